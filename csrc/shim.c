@@ -1,0 +1,82 @@
+/* Thin wrappers: make the call, leave errno for the caller. No policy here. */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/keyctl.h>
+#include <linux/openat2.h>
+
+#include "shim.h"
+
+int pyrun_mount(const char *source, const char *target, const char *fstype,
+                unsigned long flags, const char *data)
+{
+    return mount(source, target, fstype, flags, data);
+}
+
+int pyrun_umount2(const char *target, int flags)
+{
+    return umount2(target, flags);
+}
+
+/* glibc has no wrapper for pivot_root(2). */
+int pyrun_pivot_root(const char *new_root, const char *put_old)
+{
+    return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int pyrun_unshare(int flags)
+{
+    return unshare(flags);
+}
+
+int pyrun_setns(int fd, int nstype)
+{
+    return setns(fd, nstype);
+}
+
+int pyrun_setdomainname(const char *name, size_t len)
+{
+    return setdomainname(name, len);
+}
+
+int pyrun_personality(unsigned long persona)
+{
+    return personality(persona);
+}
+
+/* keyctl(2) lives in libkeyutils, which we do not want to depend on. */
+long pyrun_keyctl_join_session_keyring(const char *name)
+{
+    return syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name);
+}
+
+/* openat2(2) with RESOLVE_IN_ROOT resolves a path as if dirfd were "/":
+ * symlinks and ".." can never lead outside the container's rootfs. */
+int pyrun_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
+                  uint64_t resolve)
+{
+    struct open_how how;
+
+    memset(&how, 0, sizeof how);
+    how.flags = flags;
+    how.mode = mode;
+    how.resolve = resolve;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+/* python-prctl 1.8 has no PR_CAP_AMBIENT. */
+int pyrun_cap_ambient_raise(int cap)
+{
+    return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+}
+
+int pyrun_cap_ambient_clear_all(void)
+{
+    return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+}

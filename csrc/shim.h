@@ -1,0 +1,20 @@
+/* pyrun's C shim: only the calls Python 3.11's standard library lacks.
+ *
+ * Every function returns what the system call returns (-1 with errno set on
+ * failure); the Python side (pyrun.linux.syscalls) turns that into OSError.
+ * This header is both the C prototype list and cffi's cdef, so it must stay
+ * plain declarations: no macros, no includes.
+ */
+int pyrun_mount(const char *source, const char *target, const char *fstype,
+                unsigned long flags, const char *data);
+int pyrun_umount2(const char *target, int flags);
+int pyrun_pivot_root(const char *new_root, const char *put_old);
+int pyrun_unshare(int flags);
+int pyrun_setns(int fd, int nstype);
+int pyrun_setdomainname(const char *name, size_t len);
+int pyrun_personality(unsigned long persona);
+long pyrun_keyctl_join_session_keyring(const char *name);
+int pyrun_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
+                  uint64_t resolve);
+int pyrun_cap_ambient_raise(int cap);
+int pyrun_cap_ambient_clear_all(void);

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Builds a minimal root filesystem from Debian's busybox-static: one static binary plus
+# its applet links. Usage: make-rootfs.sh DIR
+set -eu
+dir=${1:?usage: make-rootfs.sh DIR}
+busybox=/bin/busybox
+[ -x "$busybox" ] || { echo "make-rootfs.sh: $busybox missing (apt-get install busybox-static)" >&2; exit 1; }
+mkdir -p "$dir/bin" "$dir/proc" "$dir/dev" "$dir/sys" "$dir/tmp" "$dir/etc" "$dir/root"
+cp "$busybox" "$dir/bin/busybox"
+"$dir/bin/busybox" --install -s "$dir/bin"
+# --install links to the absolute path of the binary it ran from; point them inside the rootfs.
+for link in "$dir"/bin/*; do
+    [ -L "$link" ] && ln -sf busybox "$link"
+done
+ln -sfn bin "$dir/sbin"
+mkdir -p "$dir/usr"
+ln -sfn ../bin "$dir/usr/bin"
+chmod 1777 "$dir/tmp"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$dir/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$dir/etc/group"

@@ -1,0 +1,3 @@
+from pyrun.cli import main
+
+raise SystemExit(main())
