@@ -1,0 +1,576 @@
+"""The OCI config model: config.json parsed and validated into plain objects.
+
+This is the one module that knows config.json's field names. Every error names the JSON
+path (`process.user.uid: expected an integer, got "x"`). Unknown fields are ignored, as the
+specification asks. Fields that later work will implement are kept raw (hooks, resources)
+or refused with a clear "not supported yet" by the code that would use them.
+"""
+
+import os
+
+from pyrun import fastjson
+
+from pyrun.errors import ConfigError, NotSupportedYet
+from pyrun.linux.capabilities import NUMBERS as CAPABILITY_NUMBERS
+
+NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+RLIMIT_NAMES = (
+    "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS",
+    "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS",
+    "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+)
+CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+DEVICE_TYPES = ("c", "b", "u", "p")
+PROPAGATIONS = ("", "private", "rprivate", "slave", "rslave", "shared", "rshared",
+                "unbindable", "runbindable")
+HOOK_NAMES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+              "poststop")
+UINT32_MAX = 2**32 - 1
+
+
+# ---------------------------------------------------------------------------------------
+# The model. Plain classes with __slots__: cheap to import (dataclasses pulls in inspect,
+# ~10 ms on every `pyrun run`).
+
+
+class Root:
+    __slots__ = ("path", "readonly")
+
+    def __init__(self, path: str, readonly: bool):
+        self.path = path  # absolute, resolved against the bundle
+        self.readonly = readonly
+
+
+class Mount:
+    __slots__ = ("destination", "type", "source", "options")
+
+    def __init__(self, destination: str, type: str, source: str, options: list[str]):
+        self.destination = destination
+        self.type = type
+        self.source = source
+        self.options = options
+
+
+class User:
+    __slots__ = ("uid", "gid", "umask", "additional_gids")
+
+    def __init__(self, uid=0, gid=0, umask=None, additional_gids=()):
+        self.uid = uid
+        self.gid = gid
+        self.umask = umask
+        self.additional_gids = list(additional_gids)
+
+
+class Rlimit:
+    __slots__ = ("type", "soft", "hard")
+
+    def __init__(self, type: str, soft: int, hard: int):
+        self.type = type
+        self.soft = soft
+        self.hard = hard
+
+
+class Process:
+    __slots__ = ("terminal", "console_size", "user", "args", "env", "cwd", "capabilities",
+                 "rlimits", "no_new_privileges", "oom_score_adj", "apparmor_profile",
+                 "selinux_label")
+
+    def __init__(self, args, env=(), cwd="/", user=None, terminal=False, console_size=None,
+                 capabilities=None, rlimits=(), no_new_privileges=False, oom_score_adj=None,
+                 apparmor_profile="", selinux_label=""):
+        self.args = list(args)
+        self.env = list(env)
+        self.cwd = cwd
+        self.user = user or User()
+        self.terminal = terminal
+        self.console_size = console_size  # (height, width) or None
+        # {set name: [capability names]}; None means "not given" (keep none).
+        self.capabilities = capabilities
+        self.rlimits = list(rlimits)
+        self.no_new_privileges = no_new_privileges
+        self.oom_score_adj = oom_score_adj
+        self.apparmor_profile = apparmor_profile
+        self.selinux_label = selinux_label
+
+
+class Namespace:
+    __slots__ = ("type", "path")
+
+    def __init__(self, type: str, path: str = ""):
+        self.type = type
+        self.path = path
+
+
+class Device:
+    __slots__ = ("path", "type", "major", "minor", "file_mode", "uid", "gid")
+
+    def __init__(self, path, type, major=0, minor=0, file_mode=None, uid=None, gid=None):
+        self.path = path
+        self.type = type
+        self.major = major
+        self.minor = minor
+        self.file_mode = file_mode
+        self.uid = uid
+        self.gid = gid
+
+
+class Linux:
+    __slots__ = ("namespaces", "devices", "masked_paths", "readonly_paths",
+                 "rootfs_propagation", "sysctl", "cgroups_path", "resources", "seccomp",
+                 "uid_mappings", "gid_mappings", "personality", "mount_label", "intel_rdt")
+
+    def __init__(self):
+        self.namespaces: list[Namespace] = []
+        self.devices: list[Device] = []
+        self.masked_paths: list[str] = []
+        self.readonly_paths: list[str] = []
+        self.rootfs_propagation = ""
+        self.sysctl: dict[str, str] = {}
+        self.cgroups_path = ""
+        self.resources: dict = {}  # raw: the cgroup layer validates what it applies
+        self.seccomp = None
+        self.uid_mappings: list = []
+        self.gid_mappings: list = []
+        self.personality = None
+        self.mount_label = ""
+        self.intel_rdt = None
+
+    def namespace(self, type: str) -> Namespace | None:
+        for ns in self.namespaces:
+            if ns.type == type:
+                return ns
+        return None
+
+
+class Config:
+    __slots__ = ("oci_version", "root", "mounts", "process", "hostname", "domainname",
+                 "hooks", "annotations", "linux", "bundle")
+
+    def __init__(self, bundle: str):
+        self.bundle = bundle
+        self.oci_version = ""
+        self.root: Root | None = None
+        self.mounts: list[Mount] = []
+        self.process: Process | None = None
+        self.hostname = ""
+        self.domainname = ""
+        self.hooks: dict[str, list[dict]] = {}
+        self.annotations: dict[str, str] = {}
+        self.linux = Linux()
+
+
+# ---------------------------------------------------------------------------------------
+# Typed access to the JSON tree. Each getter names the full JSON path when it fails.
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return f'"{value}"' if len(value) < 40 else "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "null"
+
+
+def _fail(path: str, message: str):
+    raise ConfigError(f"config.json: {path}", message)
+
+
+def _expect(path: str, value, ok: bool, wanted: str):
+    if not ok:
+        _fail(path, f"expected {wanted}, got {_kind(value)}")
+    return value
+
+
+def _obj(path, value) -> dict:
+    return _expect(path, value, isinstance(value, dict), "an object")
+
+
+def _str(path, value) -> str:
+    return _expect(path, value, isinstance(value, str), "a string")
+
+
+def _bool(path, value) -> bool:
+    return _expect(path, value, isinstance(value, bool), "a boolean")
+
+
+def _int(path, value, lo=None, hi=None) -> int:
+    _expect(path, value, isinstance(value, int) and not isinstance(value, bool), "an integer")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        _fail(path, f"{value} is out of range [{lo}, {hi}]")
+    return value
+
+
+def _list(path, value) -> list:
+    return _expect(path, value, isinstance(value, list), "a list")
+
+
+def _strs(path, value) -> list[str]:
+    return [_str(f"{path}[{i}]", v) for i, v in enumerate(_list(path, value))]
+
+
+def _abs(path, value) -> str:
+    _str(path, value)
+    if not value.startswith("/"):
+        _fail(path, f'"{value}" must be an absolute path')
+    return value
+
+
+# ---------------------------------------------------------------------------------------
+# Sections
+
+
+def parse(doc, bundle: str, *, need_process: bool = True) -> Config:
+    """Validate a decoded config.json; `bundle` is the absolute bundle directory."""
+    doc = _expect("(top level)", doc, isinstance(doc, dict), "an object")
+    cfg = Config(bundle)
+    if "ociVersion" not in doc:
+        _fail("ociVersion", "missing")
+    cfg.oci_version = _str("ociVersion", doc["ociVersion"])
+    cfg.root = _root(doc.get("root"), bundle)
+    cfg.mounts = [_mount(f"mounts[{i}]", m) for i, m in enumerate(_list("mounts", doc.get("mounts", [])))]
+    if doc.get("process") is not None:
+        cfg.process = parse_process(doc["process"], "process")
+    elif need_process:
+        _fail("process", "missing (needed to create a container)")
+    cfg.hostname = _str("hostname", doc.get("hostname", ""))
+    cfg.domainname = _str("domainname", doc.get("domainname", ""))
+    cfg.hooks = _hooks(doc.get("hooks", {}))
+    annotations = _obj("annotations", doc.get("annotations", {}))
+    cfg.annotations = {k: _str(f"annotations.{k}", v) for k, v in annotations.items()}
+    cfg.linux = _linux(doc.get("linux", {}))
+    _check_coherence(cfg)
+    return cfg
+
+
+def load(bundle: str, *, need_process: bool = True) -> Config:
+    """Read and validate `<bundle>/config.json`."""
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise ConfigError(path, "no such file (is --bundle right?)") from None
+    except OSError as e:
+        raise ConfigError(path, e.strerror or str(e)) from None
+    try:
+        doc = fastjson.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError("config.json", f"not valid JSON: {e}") from None
+    return parse(doc, bundle, need_process=need_process)
+
+
+def _root(value, bundle: str) -> Root:
+    if value is None:
+        _fail("root", "missing")
+    _obj("root", value)
+    if "path" not in value:
+        _fail("root.path", "missing")
+    path = _str("root.path", value["path"])
+    if not path:
+        _fail("root.path", "empty")
+    full = os.path.normpath(os.path.join(bundle, path))
+    if not os.path.isdir(full):
+        what = "not a directory" if os.path.exists(full) else "no such directory"
+        _fail("root.path", f"{full}: {what}")
+    return Root(full, _bool("root.readonly", value.get("readonly", False)))
+
+
+def _mount(path: str, value) -> Mount:
+    _obj(path, value)
+    if "destination" not in value:
+        _fail(f"{path}.destination", "missing")
+    dest = _abs(f"{path}.destination", value["destination"])
+    return Mount(
+        destination=os.path.normpath(dest),
+        type=_str(f"{path}.type", value.get("type", "")),
+        source=_str(f"{path}.source", value.get("source", "")),
+        options=_strs(f"{path}.options", value.get("options", [])),
+    )
+
+
+def parse_process(value, path: str = "process") -> Process:
+    """Validate a `process` object (config.json's, or `exec --process` JSON)."""
+    _obj(path, value)
+    args = _strs(f"{path}.args", value.get("args", []))
+    if not args:
+        _fail(f"{path}.args", "must name a program to run")
+    if not args[0]:
+        _fail(f"{path}.args[0]", "empty program name")
+    env = _strs(f"{path}.env", value.get("env", []))
+    for i, entry in enumerate(env):
+        if "=" not in entry:
+            _fail(f"{path}.env[{i}]", f'"{entry}" is not NAME=value')
+    if "cwd" not in value:
+        _fail(f"{path}.cwd", "missing")
+    size = value.get("consoleSize")
+    console_size = None
+    if size is not None:
+        _obj(f"{path}.consoleSize", size)
+        console_size = (_int(f"{path}.consoleSize.height", size.get("height", 0), 0, 65535),
+                        _int(f"{path}.consoleSize.width", size.get("width", 0), 0, 65535))
+    oom = value.get("oomScoreAdj")
+    return Process(
+        args=args,
+        env=env,
+        cwd=_abs(f"{path}.cwd", value["cwd"]),
+        user=_user(f"{path}.user", value.get("user", {})),
+        terminal=_bool(f"{path}.terminal", value.get("terminal", False)),
+        console_size=console_size,
+        capabilities=_capabilities(f"{path}.capabilities", value.get("capabilities")),
+        rlimits=_rlimits(f"{path}.rlimits", value.get("rlimits", [])),
+        no_new_privileges=_bool(f"{path}.noNewPrivileges", value.get("noNewPrivileges", False)),
+        oom_score_adj=None if oom is None else _int(f"{path}.oomScoreAdj", oom, -1000, 1000),
+        apparmor_profile=_str(f"{path}.apparmorProfile", value.get("apparmorProfile", "")),
+        selinux_label=_str(f"{path}.selinuxLabel", value.get("selinuxLabel", "")),
+    )
+
+
+def _user(path: str, value) -> User:
+    _obj(path, value)
+    umask = value.get("umask")
+    gids = _list(f"{path}.additionalGids", value.get("additionalGids", []))
+    if "username" in value:
+        raise NotSupportedYet(f"config.json: {path}.username (Windows only)")
+    return User(
+        uid=_int(f"{path}.uid", value.get("uid", 0), 0, UINT32_MAX),
+        gid=_int(f"{path}.gid", value.get("gid", 0), 0, UINT32_MAX),
+        umask=None if umask is None else _int(f"{path}.umask", umask, 0, 0o7777),
+        additional_gids=[_int(f"{path}.additionalGids[{i}]", g, 0, UINT32_MAX)
+                         for i, g in enumerate(gids)],
+    )
+
+
+def _capabilities(path: str, value) -> dict[str, list[str]] | None:
+    if value is None:
+        return None
+    _obj(path, value)
+    caps = {}
+    for name in CAPABILITY_SETS:
+        names = _strs(f"{path}.{name}", value.get(name, []))
+        for i, cap in enumerate(names):
+            if not cap.upper().startswith("CAP_") or cap[4:].upper() not in CAPABILITY_NUMBERS:
+                _fail(f"{path}.{name}[{i}]", f'unknown capability "{cap}"')
+        caps[name] = [c.upper() for c in names]
+    return caps
+
+
+def _rlimits(path: str, value) -> list[Rlimit]:
+    seen = set()
+    limits = []
+    for i, item in enumerate(_list(path, value)):
+        where = f"{path}[{i}]"
+        _obj(where, item)
+        kind = _str(f"{where}.type", item.get("type"))
+        if kind not in RLIMIT_NAMES:
+            _fail(f"{where}.type", f'unknown rlimit "{kind}"')
+        if kind in seen:
+            _fail(f"{where}.type", f'"{kind}" given twice')
+        seen.add(kind)
+        soft = _int(f"{where}.soft", item.get("soft"), 0, 2**64 - 1)
+        hard = _int(f"{where}.hard", item.get("hard"), 0, 2**64 - 1)
+        if soft > hard:
+            _fail(where, f"{kind}: soft limit {soft} is above hard limit {hard}")
+        limits.append(Rlimit(kind, soft, hard))
+    return limits
+
+
+def _hooks(value) -> dict[str, list[dict]]:
+    _obj("hooks", value)
+    hooks = {}
+    for name in HOOK_NAMES:
+        entries = _list(f"hooks.{name}", value.get(name, []))
+        for i, hook in enumerate(entries):
+            where = f"hooks.{name}[{i}]"
+            _obj(where, hook)
+            _abs(f"{where}.path", hook.get("path"))
+            _strs(f"{where}.args", hook.get("args", []))
+            _strs(f"{where}.env", hook.get("env", []))
+            if "timeout" in hook:
+                _int(f"{where}.timeout", hook["timeout"], 1)
+        if entries:
+            hooks[name] = entries
+    return hooks
+
+
+def _linux(value) -> Linux:
+    _obj("linux", value)
+    lx = Linux()
+    lx.namespaces = _namespaces(value.get("namespaces", []))
+    lx.devices = [_device(f"linux.devices[{i}]", d)
+                  for i, d in enumerate(_list("linux.devices", value.get("devices", [])))]
+    lx.masked_paths = [_abs(f"linux.maskedPaths[{i}]", p)
+                       for i, p in enumerate(_list("linux.maskedPaths", value.get("maskedPaths", [])))]
+    lx.readonly_paths = [_abs(f"linux.readonlyPaths[{i}]", p) for i, p in
+                         enumerate(_list("linux.readonlyPaths", value.get("readonlyPaths", [])))]
+    prop = _str("linux.rootfsPropagation", value.get("rootfsPropagation", ""))
+    if prop not in PROPAGATIONS:
+        _fail("linux.rootfsPropagation", f'unknown propagation "{prop}"')
+    lx.rootfs_propagation = prop
+    sysctl = _obj("linux.sysctl", value.get("sysctl", {}))
+    lx.sysctl = {k: _str(f"linux.sysctl.{k}", v) for k, v in sysctl.items()}
+    lx.cgroups_path = _str("linux.cgroupsPath", value.get("cgroupsPath", ""))
+    lx.resources = _obj("linux.resources", value.get("resources", {}))
+    lx.seccomp = value.get("seccomp")
+    lx.uid_mappings = _list("linux.uidMappings", value.get("uidMappings", []))
+    lx.gid_mappings = _list("linux.gidMappings", value.get("gidMappings", []))
+    lx.personality = value.get("personality")
+    lx.mount_label = _str("linux.mountLabel", value.get("mountLabel", ""))
+    lx.intel_rdt = value.get("intelRdt")
+    return lx
+
+
+def _namespaces(value) -> list[Namespace]:
+    namespaces = []
+    seen = set()
+    for i, item in enumerate(_list("linux.namespaces", value)):
+        where = f"linux.namespaces[{i}]"
+        _obj(where, item)
+        kind = _str(f"{where}.type", item.get("type"))
+        if kind not in NAMESPACE_TYPES:
+            _fail(f"{where}.type", f'unknown namespace type "{kind}"')
+        if kind in seen:
+            _fail(f"{where}.type", f'namespace "{kind}" given twice')
+        seen.add(kind)
+        path = _str(f"{where}.path", item.get("path", ""))
+        if path and not path.startswith("/"):
+            _fail(f"{where}.path", f'"{path}" must be an absolute path')
+        if path and not os.path.exists(path):
+            _fail(f"{where}.path", f"{path}: no such file")
+        namespaces.append(Namespace(kind, path))
+    return namespaces
+
+
+def _device(path: str, value) -> Device:
+    _obj(path, value)
+    dev_path = _abs(f"{path}.path", value.get("path"))
+    kind = _str(f"{path}.type", value.get("type"))
+    if kind not in DEVICE_TYPES:
+        _fail(f"{path}.type", f'unknown device type "{kind}" (expected c, b, u or p)')
+    needs_numbers = kind != "p"
+    if needs_numbers and ("major" not in value or "minor" not in value):
+        _fail(path, f"device {dev_path}: major and minor are required for type {kind}")
+    mode = value.get("fileMode")
+    uid, gid = value.get("uid"), value.get("gid")
+    return Device(
+        path=os.path.normpath(dev_path),
+        type=kind,
+        major=_int(f"{path}.major", value.get("major", 0), 0),
+        minor=_int(f"{path}.minor", value.get("minor", 0), 0),
+        file_mode=None if mode is None else _int(f"{path}.fileMode", mode, 0, 0o7777),
+        uid=None if uid is None else _int(f"{path}.uid", uid, 0, UINT32_MAX),
+        gid=None if gid is None else _int(f"{path}.gid", gid, 0, UINT32_MAX),
+    )
+
+
+def _check_coherence(cfg: Config) -> None:
+    """Rules that span fields (the runtime spec's "MUST generate an error" cases)."""
+    lx = cfg.linux
+    if cfg.hostname and not _owns(lx, "uts"):
+        _fail("hostname", "needs a new uts namespace (add {\"type\": \"uts\"} to linux.namespaces)")
+    if cfg.domainname and not _owns(lx, "uts"):
+        _fail("domainname", "needs a new uts namespace")
+    for key in lx.sysctl:
+        _check_sysctl(lx, key)
+    if lx.uid_mappings or lx.gid_mappings or lx.namespace("user"):
+        raise NotSupportedYet("config.json: linux.namespaces: user namespaces")
+    if lx.namespace("time"):
+        raise NotSupportedYet("config.json: linux.namespaces: time namespace")
+    if lx.seccomp is not None:
+        raise NotSupportedYet("config.json: linux.seccomp")
+    if lx.personality is not None:
+        raise NotSupportedYet("config.json: linux.personality")
+    if lx.intel_rdt is not None:
+        raise NotSupportedYet("config.json: linux.intelRdt")
+    if cfg.process and cfg.process.apparmor_profile:
+        raise NotSupportedYet("config.json: process.apparmorProfile")
+    if cfg.process and cfg.process.selinux_label or lx.mount_label:
+        raise NotSupportedYet("config.json: SELinux labels")
+
+
+def _owns(lx: Linux, kind: str) -> bool:
+    """True when the container gets a new namespace of this kind (not a joined one)."""
+    ns = lx.namespace(kind)
+    return ns is not None and not ns.path
+
+
+# sysctl prefixes that belong to a namespace (runc's list): only allowed when the container
+# has its own namespace of that kind, so it can never change the host's settings.
+_IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+def _check_sysctl(lx: Linux, key: str) -> None:
+    where = f"linux.sysctl.{key}"
+    if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        if not lx.namespace("ipc"):
+            _fail(where, "needs an ipc namespace")
+        return
+    if key.startswith("net."):
+        if not lx.namespace("network"):
+            _fail(where, "needs a network namespace")
+        return
+    if key in ("kernel.hostname", "kernel.domainname"):
+        if not lx.namespace("uts"):
+            _fail(where, "needs a uts namespace")
+        return
+    _fail(where, "not namespaced: changing it would change the host")
+
+
+
+def default_spec(rootless: bool = False) -> dict:
+    """`pyrun spec`: runc's template, with two differences while they are not built yet:
+    `terminal` is false (terminals come with exec and hooks) and there is no
+    `linux.resources` device rule (the cgroup device filter comes with cgroup limits)."""
+    if rootless:
+        raise NotSupportedYet("spec --rootless (user namespaces)")
+    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {name: list(caps) for name in
+                             ("bounding", "effective", "permitted", "ambient")},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "pyrun",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
+                         "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+        ],
+        "linux": {
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount",
+                                                 "cgroup")],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                            "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                              "/proc/sysrq-trigger"],
+        },
+    }

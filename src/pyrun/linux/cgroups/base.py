@@ -1,0 +1,63 @@
+"""What both drivers share: errors, and the loop that empties a cgroup."""
+
+import _signal
+import os
+import time
+
+
+class CgroupError(Exception):
+    """A cgroup operation failed: `what` names the file or path."""
+
+    def __init__(self, what: str, reason: str):
+        self.what = what
+        self.reason = reason
+        super().__init__(f"{what}: {reason}")
+
+
+def write(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as e:
+        raise CgroupError(path, e.strerror or str(e)) from None
+
+
+def read_pids(procs_file: str) -> list[int]:
+    try:
+        with open(procs_file) as f:
+            return [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def remove_dir(path: str, timeout: float = 5.0) -> None:
+    """rmdir a cgroup; a just-killed process leaves it a moment later (EBUSY until then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != 16 or time.monotonic() > deadline:  # EBUSY
+                raise CgroupError(path, e.strerror or str(e)) from None
+            time.sleep(0.005)
+
+
+def signal_all(procs, sig: int) -> None:
+    for pid in procs():
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def kill_until_empty(procs, timeout: float = 5.0) -> None:
+    """SIGKILL every process until none is left (new ones may fork while we loop)."""
+    deadline = time.monotonic() + timeout
+    while pids := procs():
+        signal_all(lambda: pids, _signal.SIGKILL)
+        if time.monotonic() > deadline:
+            raise CgroupError("cgroup", f"processes {pids} survive SIGKILL")
+        time.sleep(0.005)

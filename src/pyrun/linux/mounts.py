@@ -1,0 +1,228 @@
+"""Everything about the container's mount table, in the order init uses it:
+
+    make_root_private -> bind_rootfs -> mount_entry (each config mount) -> pivot_root or
+    move_root -> mask_path / readonly_path -> remount_root_readonly -> set_root_propagation
+
+Functions take plain arguments and a `sc` syscalls object (the real one by default), so a
+unit test can pass a recorder and check the exact sequence without root.
+"""
+
+import os
+import stat
+
+from pyrun.linux import paths
+from pyrun.linux import syscalls as real_syscalls
+from pyrun.linux.syscalls import (
+    MNT_DETACH, MS_BIND, MS_DIRSYNC, MS_LAZYTIME, MS_MANDLOCK, MS_MOVE, MS_NOATIME, MS_NODEV,
+    MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_NOSYMFOLLOW, MS_PRIVATE, MS_RDONLY, MS_REC,
+    MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_STRICTATIME, MS_SYNCHRONOUS,
+    MS_UNBINDABLE,
+)
+
+# option -> (flags to set, flags to clear). As mount(8) and runc read them.
+FLAG_OPTIONS = {
+    "defaults": (0, 0),
+    "ro": (MS_RDONLY, 0), "rw": (0, MS_RDONLY),
+    "nosuid": (MS_NOSUID, 0), "suid": (0, MS_NOSUID),
+    "nodev": (MS_NODEV, 0), "dev": (0, MS_NODEV),
+    "noexec": (MS_NOEXEC, 0), "exec": (0, MS_NOEXEC),
+    "sync": (MS_SYNCHRONOUS, 0), "async": (0, MS_SYNCHRONOUS),
+    "dirsync": (MS_DIRSYNC, 0),
+    "remount": (MS_REMOUNT, 0),
+    "mand": (MS_MANDLOCK, 0), "nomand": (0, MS_MANDLOCK),
+    "noatime": (MS_NOATIME, 0), "atime": (0, MS_NOATIME),
+    "nodiratime": (MS_NODIRATIME, 0), "diratime": (0, MS_NODIRATIME),
+    "relatime": (MS_RELATIME, 0), "norelatime": (0, MS_RELATIME),
+    "strictatime": (MS_STRICTATIME, 0), "nostrictatime": (0, MS_STRICTATIME),
+    "lazytime": (MS_LAZYTIME, 0), "nolazytime": (0, MS_LAZYTIME),
+    "nosymfollow": (MS_NOSYMFOLLOW, 0), "symfollow": (0, MS_NOSYMFOLLOW),
+    "bind": (MS_BIND, 0), "rbind": (MS_BIND | MS_REC, 0),
+}
+PROPAGATION_OPTIONS = {
+    "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
+    "shared": MS_SHARED, "rshared": MS_SHARED | MS_REC,
+    "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
+    "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
+}
+# Options runc knows that pyrun does not implement yet: refused, never silently dropped.
+UNSUPPORTED_OPTIONS = {"tmpcopyup", "idmap", "ridmap", "rro", "rrw", "rnosuid", "rsuid",
+                       "rnodev", "rdev", "rnoexec", "rexec", "rnoatime", "ratime",
+                       "rnodiratime", "rdiratime", "rrelatime", "rnorelatime",
+                       "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow"}
+# Flags a bind remount keeps from the mount it changes (statvfs f_flag uses the same bits).
+KEPT_ON_REMOUNT = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME
+
+
+class MountOptions:
+    __slots__ = ("flags", "propagation", "data")
+
+    def __init__(self, flags: int, propagation: int, data: str):
+        self.flags = flags
+        self.propagation = propagation
+        self.data = data
+
+    @property
+    def is_bind(self) -> bool:
+        return bool(self.flags & MS_BIND)
+
+
+class UnsupportedOption(ValueError):
+    pass
+
+
+def parse_options(options: list[str]) -> MountOptions:
+    """Split OCI mount options into mount(2) flags, a propagation, and fs data (the rest)."""
+    flags = 0
+    propagation = 0
+    data = []
+    for opt in options:
+        if opt in FLAG_OPTIONS:
+            set_bits, clear_bits = FLAG_OPTIONS[opt]
+            flags = (flags | set_bits) & ~clear_bits
+        elif opt in PROPAGATION_OPTIONS:
+            propagation = PROPAGATION_OPTIONS[opt]
+        elif opt in UNSUPPORTED_OPTIONS:
+            raise UnsupportedOption(opt)
+        else:
+            data.append(opt)
+    return MountOptions(flags, propagation, ",".join(data))
+
+
+def make_root_private(propagation: int = MS_PRIVATE | MS_REC, sc=real_syscalls) -> None:
+    """Stop mounts we make from propagating to the host (and the host's from reaching us)."""
+    sc.mount(None, "/", None, propagation)
+
+
+def bind_rootfs(rootfs: str, sc=real_syscalls) -> None:
+    """pivot_root needs the new root to be a mount point: bind it onto itself."""
+    sc.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
+
+
+def mount_entry(rootfd: int, destination: str, fstype: str, source: str,
+                opts: MountOptions, sc=real_syscalls) -> None:
+    """Mount one config entry at `destination`, resolved inside the rootfs."""
+    if opts.is_bind:
+        is_dir = os.path.isdir(source)
+        if not is_dir and not os.path.exists(source):
+            raise FileNotFoundError(2, "bind source does not exist", source)
+    else:
+        is_dir = True
+    os.close(paths.make_mountpoint(rootfd, destination, is_dir, sc=sc))
+    if opts.is_bind:
+        on_path(rootfd, destination, sc.mount, source, None, opts.flags & (MS_BIND | MS_REC), sc=sc)
+        # A bind mount ignores every other flag: they take a second, remounting call.
+        extra = opts.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
+        if extra:
+            on_path(rootfd, destination, sc.mount, None, None, MS_REMOUNT | MS_BIND | extra,
+                    sc=sc)
+    else:
+        on_path(rootfd, destination, sc.mount, source or fstype, fstype,
+                opts.flags & ~MS_REMOUNT, opts.data or None, sc=sc)
+    if opts.propagation:
+        on_path(rootfd, destination, sc.mount, None, None, opts.propagation, sc=sc)
+
+
+def on_path(rootfd: int, path: str, call, source, *args, sc=real_syscalls):
+    """Run `call(source, target, *args)` on `path` freshly resolved inside the root.
+
+    Resolved again for every call: after a mount, an fd taken before it names the covered
+    directory, not the new mount on top.
+    """
+    fd = paths.open_in_root(rootfd, path, sc=sc)
+    try:
+        return call(source, paths.fd_path(fd), *args)
+    finally:
+        os.close(fd)
+
+
+def pivot_root(rootfs: str, sc=real_syscalls) -> None:
+    """Make `rootfs` the root and detach the old one (the host's) from this namespace.
+
+    pivot_root(".", ".") stacks the old root on top of the new one; we then unmount it.
+    Making it a slave first keeps the unmount from propagating back to the host.
+    """
+    old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    new_root = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fchdir(new_root)
+        sc.pivot_root(".", ".")
+        os.fchdir(old_root)
+        sc.mount(None, ".", None, MS_SLAVE | MS_REC)
+        sc.umount2(".", MNT_DETACH)
+        os.chdir("/")
+    finally:
+        os.close(old_root)
+        os.close(new_root)
+
+
+def move_root(rootfs: str, sc=real_syscalls) -> None:
+    """--no-pivot: move the rootfs over / and chroot (for ramdisk roots, where pivot fails)."""
+    os.chdir(rootfs)
+    sc.mount(rootfs, "/", None, MS_MOVE)
+    os.chroot(".")
+    os.chdir("/")
+
+
+def mask_path(path: str, sc=real_syscalls) -> None:
+    """Hide `path` (inside the new root): /dev/null over a file, an empty ro tmpfs over a dir."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        sc.mount("tmpfs", path, "tmpfs", MS_RDONLY, None)
+    else:
+        sc.mount("/dev/null", path, None, MS_BIND)
+
+
+def readonly_path(path: str, sc=real_syscalls) -> None:
+    """Make `path` (inside the new root) read-only: bind it onto itself, remount ro."""
+    if not os.path.lexists(path):
+        return
+    sc.mount(path, path, None, MS_BIND | MS_REC)
+    remount_readonly(path, sc)
+
+
+def remount_readonly(path: str, sc=real_syscalls) -> None:
+    kept = os.statvfs(path).f_flag & KEPT_ON_REMOUNT
+    sc.mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
+
+
+def set_root_propagation(propagation: int, sc=real_syscalls) -> None:
+    sc.mount(None, "/", None, propagation)
+
+
+def mount_cgroup_tree(rootfd: int, destination: str, opts: MountOptions,
+                      hierarchies: list[tuple[str, str, int]], own_namespace: bool,
+                      sc=real_syscalls) -> None:
+    """A config mount of type "cgroup": the container's own cgroups, never the host's tree.
+
+    `hierarchies` lists (name, host directory of the container's cgroup, version).
+    Pure v2 with a cgroup namespace: mount cgroup2 (the kernel shows the namespace root).
+    Otherwise bind each of the container's cgroup directories: on v1 into a tmpfs with one
+    directory per hierarchy (cpu, memory, ...), as a v1 host lays them out.
+    """
+    flags = opts.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
+    if len(hierarchies) == 1 and hierarchies[0][2] == 2:
+        os.close(paths.make_dirs(rootfd, destination, sc=sc))
+        if own_namespace:
+            on_path(rootfd, destination, sc.mount, "cgroup2", "cgroup2", flags, None, sc=sc)
+        else:
+            _bind_dir(rootfd, destination, hierarchies[0][1], flags, sc)
+        return
+    tree_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    mount_entry(rootfd, destination, "tmpfs", "tmpfs",
+                MountOptions(tree_flags, 0, "mode=755"), sc=sc)
+    for name, host_dir, _version in hierarchies:
+        target = f"{destination}/{name}"
+        os.close(paths.make_dirs(rootfd, target, sc=sc))
+        _bind_dir(rootfd, target, host_dir, flags, sc)
+    if flags & MS_RDONLY:
+        on_path(rootfd, destination, sc.mount, None, None,
+                MS_REMOUNT | MS_RDONLY | tree_flags, sc=sc)
+
+
+def _bind_dir(rootfd: int, target: str, host_dir: str, flags: int, sc) -> None:
+    on_path(rootfd, target, sc.mount, host_dir, None, MS_BIND, sc=sc)
+    if flags:
+        on_path(rootfd, target, sc.mount, None, None, MS_REMOUNT | MS_BIND | flags, sc=sc)

@@ -1,0 +1,157 @@
+"""`pyrun create`: set a container up to the point where only execve is left.
+
+P (this process) validates the config, claims the state directory, makes the cgroup and
+exec.fifo, forks the intermediate (see pyrun.init), and waits on the sync channel for the
+init's pid and then "created" (or one line of error). Then it records state.json and the
+pid file. On any failure it removes everything it made: nothing half-made survives.
+"""
+
+import os
+import time
+
+from pyrun import config, state
+from pyrun.errors import NotSupportedYet, PyrunError
+from pyrun.init import InitOptions, intermediate
+from pyrun.linux import cgroups, process
+from pyrun.linux.sync import Channel, ChannelClosed
+from pyrun.runtime import common
+
+
+class CreateOptions:
+    __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring",
+                 "preserve_fds")
+
+    def __init__(self, bundle=".", pid_file=None, console_socket=None, no_pivot=False,
+                 no_new_keyring=False, preserve_fds=0):
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+
+
+class Created:
+    """A container just created: its state, and the channel to its init (until exec)."""
+
+    def __init__(self, container: state.Container, channel: Channel):
+        self.container = container
+        self.channel = channel
+
+
+def create(root: str, container_id: str, opts: CreateOptions) -> Created:
+    state.validate_id(container_id)
+    cgroups.start_migration_warmup()
+    bundle = os.path.abspath(opts.bundle)
+    if not os.path.isdir(bundle):
+        raise PyrunError(f"bundle {bundle}", "no such directory")
+    cfg = config.load(bundle)
+    refuse_unsupported(cfg, opts)
+    cgroup_path = cgroups.resolve_path(cfg.linux.cgroups_path, container_id)
+    c = state.Container(root, container_id)
+    c.create_dir()
+    c.lock()
+    try:
+        return _create_in(c, cfg, cgroup_path, opts)
+    except BaseException:
+        common.destroy(c)
+        raise
+
+
+def refuse_unsupported(cfg: config.Config, opts: CreateOptions) -> None:
+    """Features of later work: a clear error, never a silent no-op."""
+    if cfg.process.terminal or opts.console_socket:
+        raise NotSupportedYet("process.terminal (and --console-socket)")
+    if cfg.hooks:
+        raise NotSupportedYet(f"config.json: hooks.{next(iter(cfg.hooks))}")
+    resources = {k: v for k, v in cfg.linux.resources.items() if v not in (None, [], {})}
+    if resources:
+        raise NotSupportedYet(f"config.json: linux.resources.{next(iter(resources))}")
+
+
+def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
+               opts: CreateOptions) -> Created:
+    # Record what destroy() needs before making it, so a failure at any point below
+    # knows what to remove.
+    c.data = {"id": c.id, "cgroup_path": cgroup_path}
+    group = cgroups.open_group(cgroup_path)
+    try:
+        group.create()
+    except cgroups.CgroupError as e:
+        raise PyrunError(f"create cgroup {e.what}", e.reason) from None
+    os.mkfifo(c.fifo_path, 0o622)
+    parent, child = Channel.pair()
+    init_opts = InitOptions(
+        fifo_path=c.fifo_path, no_pivot=opts.no_pivot,
+        no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
+        cgroup_mounts=group.mount_sources(), close_fds=[c._lock_fd, parent.fileno()],
+    )
+    pid = os.fork()
+    if pid == 0:
+        intermediate(cfg, child, init_opts)  # never returns
+    child.close()
+    init_pid = _await_init_pid(parent, pid)
+    c.data.update(pid=init_pid, pid_start_time=process.start_time(init_pid))
+    try:
+        group.add(init_pid)  # while the init builds its rootfs: see pyrun.init
+    except cgroups.CgroupError as e:
+        if process.start_time(init_pid) is None:
+            _await_created(parent)  # the init died first: report its own error
+        raise PyrunError(f"join cgroup {e.what}", e.reason) from None
+    parent.send({"type": "cgroup joined"})
+    _await_created(parent)
+    c.data.update(
+        bundle=cfg.bundle,
+        rootfs=cfg.root.path,
+        created=_rfc3339_now(),
+        owner="",
+        oci_version=cfg.oci_version,
+        annotations=cfg.annotations,
+    )
+    c.save()
+    if opts.pid_file:
+        write_pid_file(opts.pid_file, init_pid)
+    return Created(c, parent)
+
+
+def _await_init_pid(chan: Channel, intermediate_pid: int) -> int:
+    try:
+        message = chan.recv()
+    except ChannelClosed:
+        message = {"type": "error", "message": "setup process exited without a word"}
+    finally:
+        os.waitpid(intermediate_pid, 0)
+    if message.get("type") != "pid":
+        raise PyrunError(message.get("message", f"unexpected message {message}"))
+    return message["pid"]
+
+
+def _await_created(chan: Channel) -> None:
+    try:
+        message = chan.recv()
+    except ChannelClosed:
+        raise PyrunError("container init exited during setup") from None
+    if message.get("type") != "created":
+        raise PyrunError(message.get("message", f"unexpected message {message}"))
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """Atomically, as runc: engines poll for this file and must never read half of it."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, str(pid).encode())
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as e:
+        raise PyrunError(f"pid file {path}", e.strerror or str(e)) from None
+
+
+def _rfc3339_now() -> str:
+    """runc's `created` format: UTC with nanoseconds."""
+    ns = time.time_ns()
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:09d}Z"
