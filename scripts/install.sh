@@ -39,6 +39,7 @@ fi
 .venv/bin/pip install -q --upgrade pip setuptools wheel cffi
 # editable_mode=compat: a plain path in a .pth file, no import hook on pyrun's start-up path.
 .venv/bin/pip install -q --no-build-isolation -e ".[dev]" --config-settings editable_mode=compat
+sh scripts/write-launcher.sh
 ln -sf "$here/.venv/bin/pyrun" /usr/local/bin/pyrun
 
 sh examples/make-rootfs.sh examples/hello/rootfs

@@ -21,7 +21,7 @@ class UsageError(Exception):
 
 
 class Flag:
-    __slots__ = ("names", "dest", "value", "help")
+    __slots__ = ("dest", "help", "names", "value")
 
     def __init__(self, names: str, dest: str, value: str | None = None, help: str = ""):
         self.names = names.split(",")
@@ -38,7 +38,7 @@ GLOBAL_FLAGS = [
     Flag("systemd-cgroup", "systemd_cgroup", None, "cgroupsPath is slice:prefix:name"),
     Flag("criu", "criu", "PATH", "accepted for runc compatibility; unused"),
     Flag("rootless", "rootless", "VALUE", "accepted for runc compatibility; unused"),
-    Flag("help,h", "help", None, "show help"),
+    HELP_FLAG := Flag("help,h", "help", None, "show help"),
     Flag("version,v", "version", None, "print the version"),
 ]
 
@@ -53,7 +53,7 @@ CREATE_FLAGS = [
 
 
 class Command:
-    __slots__ = ("name", "flags", "args", "summary")
+    __slots__ = ("args", "flags", "name", "summary")
 
     def __init__(self, name, summary, args="<container-id>", flags=()):
         self.name = name
@@ -131,7 +131,6 @@ def cmd_spec(g, o, args):
     import json
 
     from pyrun.config import default_spec
-
     from pyrun.errors import PyrunError
 
     path = os.path.join(o.get("bundle", "."), "config.json")
@@ -225,6 +224,10 @@ def cmd_not_yet(name):
     def run(g, o, args):
         from pyrun.errors import NotSupportedYet
 
+        if COMMANDS[name].args.startswith("<container-id>") and args:
+            from pyrun.state import open_container
+
+            open_container(g["root"], args[0])  # an unknown id: "does not exist" first
         raise NotSupportedYet(f"{name} ({NOT_YET[name]})")
 
     return run
@@ -263,14 +266,14 @@ def main(argv: list[str] | None = None) -> int:
         command, args = rest[0], rest[1:]
         if command not in COMMANDS:
             raise UsageError(f"no such command {command!r}")
-        opts, positional = parse_flags(args, COMMANDS[command].flags + [GLOBAL_FLAGS[-2]])
+        opts, positional = parse_flags(args, COMMANDS[command].flags + [HELP_FLAG])
         if opts.get("help"):
             print(command_usage(COMMANDS[command]))
             return 0
         return HANDLERS[command](g, opts, positional)
     except KeyboardInterrupt:
         return 130
-    except BaseException as e:  # noqa: BLE001 - every error is one line and exit 1
+    except BaseException as e:
         if isinstance(e, SystemExit):
             raise
         return report(g, command, argv, e)

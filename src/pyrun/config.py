@@ -9,8 +9,7 @@ or refused with a clear "not supported yet" by the code that would use them.
 import os
 
 from pyrun import fastjson
-
-from pyrun.errors import ConfigError, NotSupportedYet
+from pyrun.errors import ConfigError, NotSupportedYet, warn
 from pyrun.linux.capabilities import NUMBERS as CAPABILITY_NUMBERS
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
@@ -42,7 +41,7 @@ class Root:
 
 
 class Mount:
-    __slots__ = ("destination", "type", "source", "options")
+    __slots__ = ("destination", "options", "source", "type")
 
     def __init__(self, destination: str, type: str, source: str, options: list[str]):
         self.destination = destination
@@ -52,7 +51,7 @@ class Mount:
 
 
 class User:
-    __slots__ = ("uid", "gid", "umask", "additional_gids")
+    __slots__ = ("additional_gids", "gid", "uid", "umask")
 
     def __init__(self, uid=0, gid=0, umask=None, additional_gids=()):
         self.uid = uid
@@ -62,7 +61,7 @@ class User:
 
 
 class Rlimit:
-    __slots__ = ("type", "soft", "hard")
+    __slots__ = ("hard", "soft", "type")
 
     def __init__(self, type: str, soft: int, hard: int):
         self.type = type
@@ -71,9 +70,20 @@ class Rlimit:
 
 
 class Process:
-    __slots__ = ("terminal", "console_size", "user", "args", "env", "cwd", "capabilities",
-                 "rlimits", "no_new_privileges", "oom_score_adj", "apparmor_profile",
-                 "selinux_label")
+    __slots__ = (
+        "apparmor_profile",
+        "args",
+        "capabilities",
+        "console_size",
+        "cwd",
+        "env",
+        "no_new_privileges",
+        "oom_score_adj",
+        "rlimits",
+        "selinux_label",
+        "terminal",
+        "user",
+    )
 
     def __init__(self, args, env=(), cwd="/", user=None, terminal=False, console_size=None,
                  capabilities=None, rlimits=(), no_new_privileges=False, oom_score_adj=None,
@@ -94,7 +104,7 @@ class Process:
 
 
 class Namespace:
-    __slots__ = ("type", "path")
+    __slots__ = ("path", "type")
 
     def __init__(self, type: str, path: str = ""):
         self.type = type
@@ -102,7 +112,7 @@ class Namespace:
 
 
 class Device:
-    __slots__ = ("path", "type", "major", "minor", "file_mode", "uid", "gid")
+    __slots__ = ("file_mode", "gid", "major", "minor", "path", "type", "uid")
 
     def __init__(self, path, type, major=0, minor=0, file_mode=None, uid=None, gid=None):
         self.path = path
@@ -115,9 +125,22 @@ class Device:
 
 
 class Linux:
-    __slots__ = ("namespaces", "devices", "masked_paths", "readonly_paths",
-                 "rootfs_propagation", "sysctl", "cgroups_path", "resources", "seccomp",
-                 "uid_mappings", "gid_mappings", "personality", "mount_label", "intel_rdt")
+    __slots__ = (
+        "cgroups_path",
+        "devices",
+        "gid_mappings",
+        "intel_rdt",
+        "masked_paths",
+        "mount_label",
+        "namespaces",
+        "personality",
+        "readonly_paths",
+        "resources",
+        "rootfs_propagation",
+        "seccomp",
+        "sysctl",
+        "uid_mappings",
+    )
 
     def __init__(self):
         self.namespaces: list[Namespace] = []
@@ -143,8 +166,18 @@ class Linux:
 
 
 class Config:
-    __slots__ = ("oci_version", "root", "mounts", "process", "hostname", "domainname",
-                 "hooks", "annotations", "linux", "bundle")
+    __slots__ = (
+        "annotations",
+        "bundle",
+        "domainname",
+        "hooks",
+        "hostname",
+        "linux",
+        "mounts",
+        "oci_version",
+        "process",
+        "root",
+    )
 
     def __init__(self, bundle: str):
         self.bundle = bundle
@@ -213,7 +246,17 @@ def _list(path, value) -> list:
 
 
 def _strs(path, value) -> list[str]:
-    return [_str(f"{path}[{i}]", v) for i, v in enumerate(_list(path, value))]
+    return _each(path, value, _str)
+
+
+def _each(path, value, parse_item) -> list:
+    """parse_item(f"{path}[i]", item) for each item of a JSON list."""
+    return [parse_item(f"{path}[{i}]", v) for i, v in enumerate(_list(path, value))]
+
+
+def _clean_path(path: str) -> str:
+    """'//dev/../dev/' -> '/dev': one leading slash (normpath keeps two), no '..' above /."""
+    return "/" + os.path.normpath("/" + path).lstrip("/")
 
 
 def _abs(path, value) -> str:
@@ -235,7 +278,7 @@ def parse(doc, bundle: str, *, need_process: bool = True) -> Config:
         _fail("ociVersion", "missing")
     cfg.oci_version = _str("ociVersion", doc["ociVersion"])
     cfg.root = _root(doc.get("root"), bundle)
-    cfg.mounts = [_mount(f"mounts[{i}]", m) for i, m in enumerate(_list("mounts", doc.get("mounts", [])))]
+    cfg.mounts = _each("mounts", doc.get("mounts", []), _mount)
     if doc.get("process") is not None:
         cfg.process = parse_process(doc["process"], "process")
     elif need_process:
@@ -287,9 +330,12 @@ def _mount(path: str, value) -> Mount:
     _obj(path, value)
     if "destination" not in value:
         _fail(f"{path}.destination", "missing")
-    dest = _abs(f"{path}.destination", value["destination"])
+    dest = _str(f"{path}.destination", value["destination"])
+    if not dest:
+        _fail(f"{path}.destination", "empty")
     return Mount(
-        destination=os.path.normpath(dest),
+        # The runtime spec (1.1) reads a relative destination as relative to "/", as runc.
+        destination=_clean_path(dest),
         type=_str(f"{path}.type", value.get("type", "")),
         source=_str(f"{path}.source", value.get("source", "")),
         options=_strs(f"{path}.options", value.get("options", [])),
@@ -306,7 +352,7 @@ def parse_process(value, path: str = "process") -> Process:
         _fail(f"{path}.args[0]", "empty program name")
     env = _strs(f"{path}.env", value.get("env", []))
     for i, entry in enumerate(env):
-        if "=" not in entry:
+        if "=" not in entry or entry.startswith("="):
             _fail(f"{path}.env[{i}]", f'"{entry}" is not NAME=value')
     if "cwd" not in value:
         _fail(f"{path}.cwd", "missing")
@@ -349,16 +395,20 @@ def _user(path: str, value) -> User:
 
 
 def _capabilities(path: str, value) -> dict[str, list[str]] | None:
+    """Unknown names are dropped with a warning: the spec says runtimes SHOULD NOT fail
+    on capabilities they cannot grant, and MUST log them."""
     if value is None:
         return None
     _obj(path, value)
     caps = {}
     for name in CAPABILITY_SETS:
-        names = _strs(f"{path}.{name}", value.get(name, []))
-        for i, cap in enumerate(names):
-            if not cap.upper().startswith("CAP_") or cap[4:].upper() not in CAPABILITY_NUMBERS:
-                _fail(f"{path}.{name}[{i}]", f'unknown capability "{cap}"')
-        caps[name] = [c.upper() for c in names]
+        known = []
+        for i, cap in enumerate(_strs(f"{path}.{name}", value.get(name, []))):
+            if cap.upper().startswith("CAP_") and cap[4:].upper() in CAPABILITY_NUMBERS:
+                known.append(cap.upper())
+            else:
+                warn(f'config.json: {path}.{name}[{i}]: unknown capability "{cap}" ignored')
+        caps[name] = known
     return caps
 
 
@@ -404,12 +454,9 @@ def _linux(value) -> Linux:
     _obj("linux", value)
     lx = Linux()
     lx.namespaces = _namespaces(value.get("namespaces", []))
-    lx.devices = [_device(f"linux.devices[{i}]", d)
-                  for i, d in enumerate(_list("linux.devices", value.get("devices", [])))]
-    lx.masked_paths = [_abs(f"linux.maskedPaths[{i}]", p)
-                       for i, p in enumerate(_list("linux.maskedPaths", value.get("maskedPaths", [])))]
-    lx.readonly_paths = [_abs(f"linux.readonlyPaths[{i}]", p) for i, p in
-                         enumerate(_list("linux.readonlyPaths", value.get("readonlyPaths", [])))]
+    lx.devices = _each("linux.devices", value.get("devices", []), _device)
+    lx.masked_paths = _each("linux.maskedPaths", value.get("maskedPaths", []), _abs)
+    lx.readonly_paths = _each("linux.readonlyPaths", value.get("readonlyPaths", []), _abs)
     prop = _str("linux.rootfsPropagation", value.get("rootfsPropagation", ""))
     if prop not in PROPAGATIONS:
         _fail("linux.rootfsPropagation", f'unknown propagation "{prop}"')
@@ -460,7 +507,7 @@ def _device(path: str, value) -> Device:
     mode = value.get("fileMode")
     uid, gid = value.get("uid"), value.get("gid")
     return Device(
-        path=os.path.normpath(dev_path),
+        path=_clean_path(dev_path),
         type=kind,
         major=_int(f"{path}.major", value.get("major", 0), 0),
         minor=_int(f"{path}.minor", value.get("minor", 0), 0),
@@ -473,10 +520,11 @@ def _device(path: str, value) -> Device:
 def _check_coherence(cfg: Config) -> None:
     """Rules that span fields (the runtime spec's "MUST generate an error" cases)."""
     lx = cfg.linux
-    if cfg.hostname and not _owns(lx, "uts"):
-        _fail("hostname", "needs a new uts namespace (add {\"type\": \"uts\"} to linux.namespaces)")
-    if cfg.domainname and not _owns(lx, "uts"):
-        _fail("domainname", "needs a new uts namespace")
+    # As runc: a uts namespace must be listed (new, or joined: a pod's, whose name it sets).
+    if cfg.hostname and not lx.namespace("uts"):
+        _fail("hostname", 'needs a uts namespace (add {"type": "uts"} to linux.namespaces)')
+    if cfg.domainname and not lx.namespace("uts"):
+        _fail("domainname", "needs a uts namespace")
     for key in lx.sysctl:
         _check_sysctl(lx, key)
     if lx.uid_mappings or lx.gid_mappings or lx.namespace("user"):
@@ -491,14 +539,8 @@ def _check_coherence(cfg: Config) -> None:
         raise NotSupportedYet("config.json: linux.intelRdt")
     if cfg.process and cfg.process.apparmor_profile:
         raise NotSupportedYet("config.json: process.apparmorProfile")
-    if cfg.process and cfg.process.selinux_label or lx.mount_label:
+    if (cfg.process and cfg.process.selinux_label) or lx.mount_label:
         raise NotSupportedYet("config.json: SELinux labels")
-
-
-def _owns(lx: Linux, kind: str) -> bool:
-    """True when the container gets a new namespace of this kind (not a joined one)."""
-    ns = lx.namespace(kind)
-    return ns is not None and not ns.path
 
 
 # sysctl prefixes that belong to a namespace (runc's list): only allowed when the container

@@ -37,6 +37,13 @@ class NotSupportedYet(PyrunError):
         super().__init__(what, "not supported yet")
 
 
+def warn(message: str) -> None:
+    """One line on stderr; the command goes on."""
+    import sys
+
+    print(f"pyrun: warning: {message}", file=sys.stderr)
+
+
 def os_reason(err: OSError) -> str:
     """An OSError's text without Python's `[Errno N]` prefix."""
     return err.strerror or str(err)

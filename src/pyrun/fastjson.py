@@ -37,6 +37,13 @@ def loads(text: str | bytes):
         value, end = _scan(text, start)
     except StopIteration as stop:
         raise ValueError(f"expecting a value at character {stop.value}") from None
+    except Exception:
+        # The C scanner raises json.JSONDecodeError only if json.decoder is imported (else a
+        # SystemError): on this cold path, let the json package say what is wrong.
+        import json
+
+        json.loads(text)
+        raise
     end = _skip(text, end)
     if end != len(text):
         raise ValueError(f"extra data at character {end}")

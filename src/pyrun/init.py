@@ -22,7 +22,15 @@ import os
 
 from pyrun.config import Config, Process
 from pyrun.linux import (
-    capabilities, devices, mounts, namespaces, network, paths, rlimits, system, user,
+    capabilities,
+    devices,
+    mounts,
+    namespaces,
+    network,
+    paths,
+    rlimits,
+    system,
+    user,
 )
 from pyrun.linux import syscalls as sc
 from pyrun.linux.sync import Channel
@@ -33,8 +41,14 @@ DEFAULT_UMASK = 0o022
 class InitOptions:
     """What the command line adds to the config."""
 
-    __slots__ = ("fifo_path", "no_pivot", "no_new_keyring", "preserve_fds",
-                 "cgroup_mounts", "close_fds")
+    __slots__ = (
+        "cgroup_mounts",
+        "close_fds",
+        "fifo_path",
+        "no_new_keyring",
+        "no_pivot",
+        "preserve_fds",
+    )
 
     def __init__(self, fifo_path, no_pivot=False, no_new_keyring=False,
                  preserve_fds=0, cgroup_mounts=(), close_fds=()):
@@ -85,7 +99,7 @@ def intermediate(cfg: Config, chan: Channel, opts: InitOptions):
             container_init(cfg, chan, opts, CgroupGate(chan, _owns(cfg, "cgroup")))
         chan.send({"type": "pid", "pid": pid})
         os._exit(0)
-    except BaseException as e:  # noqa: BLE001 - everything must reach P as one line
+    except BaseException as e:
         _report_and_exit(chan, e)
 
 
@@ -138,22 +152,23 @@ def container_init(cfg: Config, chan: Channel, opts: InitOptions, gate: CgroupGa
         with Step(f"open {opts.fifo_path}"):
             fifo = os.open(opts.fifo_path, os.O_PATH | os.O_CLOEXEC)
         prepare_rootfs(cfg, opts, gate)
+        set_identity(cfg)  # before finalize_rootfs makes /proc/sys read-only
+        finalize_rootfs(cfg)
         gate.wait()
-        set_identity(cfg)
         proc = cfg.process
         program = find_program(proc)
         prepare_process(proc, opts)
         chan.send({"type": "created"})
         wait_for_start(fifo)
         exec_program(program, proc)
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:
         _report_and_exit(chan, e)
 
 
 def prepare_rootfs(cfg: Config, opts: InitOptions, gate: CgroupGate) -> None:
-    """The mount table, from the host's view to the container's: every mount is here."""
+    """The mount table, from the host's view to the container's (with finalize_rootfs,
+    every mount is here)."""
     rootfs = cfg.root.path
-    propagation = mounts.PROPAGATION_OPTIONS.get(cfg.linux.rootfs_propagation)
     with Step("make / rslave"):
         # rslave, as runc: unmounts on the host still reach us (so we never pin a host
         # mount busy), and nothing we mount goes back to the host.
@@ -181,6 +196,11 @@ def prepare_rootfs(cfg: Config, opts: InitOptions, gate: CgroupGate) -> None:
     else:
         with Step(f"pivot_root {rootfs}"):
             mounts.pivot_root(rootfs)
+
+
+def finalize_rootfs(cfg: Config) -> None:
+    """Inside the new root: hide and freeze what the container must not touch."""
+    propagation = mounts.PROPAGATION_OPTIONS.get(cfg.linux.rootfs_propagation)
     for path in cfg.linux.masked_paths:
         with Step(f"mask {path}"):
             mounts.mask_path(path)

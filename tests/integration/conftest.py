@@ -25,13 +25,25 @@ def state_root(tmp_path) -> Path:
 
 
 @pytest.fixture
-def pyrun(state_root):
-    """Run pyrun with a private --root; returns CompletedProcess (text, no check)."""
+def pyrun(state_root, tmp_path):
+    """Run pyrun with a private --root; returns CompletedProcess (text, no check).
 
-    def run(*args, input=None, timeout=30, check=False, **kw):
+    Output goes through files, not pipes: a created or detached container inherits pyrun's
+    stdio, and would keep a pipe open (and the test waiting) long after pyrun exits.
+    """
+
+    def run(*args, input=None, timeout=30, **kw):
         cmd = [PYRUN, "--root", str(state_root), *map(str, args)]
-        return subprocess.run(cmd, input=input, capture_output=True, text=True,
-                              timeout=timeout, check=check, **kw)
+        out, err = tmp_path / "pyrun.stdout", tmp_path / "pyrun.stderr"
+        with open(out, "w+") as fo, open(err, "w+") as fe:
+            if input is not None:
+                kw["input"] = input
+            elif "stdin" not in kw:
+                kw["stdin"] = subprocess.DEVNULL
+            result = subprocess.run(cmd, stdout=fo, stderr=fe, text=True, timeout=timeout,
+                                    **kw)
+        result.stdout, result.stderr = out.read_text(), err.read_text()
+        return result
 
     return run
 
@@ -50,23 +62,23 @@ def container_id() -> str:
     return "t-" + uuid.uuid4().hex[:12]
 
 
-def _pyrun_cgroups() -> set[str]:
-    found = set()
-    for hierarchy in CGROUP_ROOT.iterdir():
-        base = hierarchy / "pyrun"
-        if base.is_dir():
-            found |= {str(p) for p in base.iterdir() if p.is_dir()}
-    return found
+def _cgroups_of(container_id: str) -> set[str]:
+    """The test's own cgroups: every container id a test uses starts with its container_id,
+    so concurrent test runs on the same host do not count against each other. A container
+    process cannot outlive its cgroup (rmdir fails while it is populated), so this also
+    finds leaked container processes."""
+    return {str(p) for p in CGROUP_ROOT.glob(f"*/pyrun/{container_id}*")}
 
 
-def _mounts() -> set[str]:
+def _mount_ids() -> dict[str, str]:
+    """mount id -> mount point. Ids, not paths: a mount stacked on an existing mount point
+    is a new id at an old path."""
     with open("/proc/self/mountinfo") as f:
-        return {line.split()[4] for line in f}
+        return {line.split()[0]: line.split()[4] for line in f}
 
 
 def _children_of_tests() -> set[int]:
-    """Processes whose parent is this test process (a leaked container init would be one,
-    pyrun run makes itself a subreaper only for its own lifetime)."""
+    """Processes whose parent is this test process: a `pyrun run` that never exited."""
     me = os.getpid()
     kids = set()
     for entry in os.listdir("/proc"):
@@ -82,17 +94,18 @@ def _children_of_tests() -> set[int]:
 
 
 @pytest.fixture(autouse=True)
-def nothing_left_behind(request, state_root):
+def nothing_left_behind(request, state_root, container_id):
     """Every integration test must leave no container, cgroup, mount or process behind."""
-    before_cg, before_mounts = _pyrun_cgroups(), _mounts()
+    mounts_before = _mount_ids()
     yield
     leftovers = []
     if state_root.exists() and any(state_root.iterdir()):
         leftovers.append(f"state dirs: {sorted(p.name for p in state_root.iterdir())}")
-    if new := _pyrun_cgroups() - before_cg:
-        leftovers.append(f"cgroups: {sorted(new)}")
-    if new := _mounts() - before_mounts:
-        leftovers.append(f"mounts: {sorted(new)}")
+    if cgroups := _cgroups_of(container_id):
+        leftovers.append(f"cgroups: {sorted(cgroups)}")
+    mounts_after = _mount_ids()
+    if new := set(mounts_after) - set(mounts_before):
+        leftovers.append(f"mounts: {sorted(mounts_after[i] for i in new)}")
     if kids := _children_of_tests():
         leftovers.append(f"processes: {sorted(kids)}")
     if leftovers:

@@ -15,7 +15,7 @@ from pyrun.linux import syscalls as real_syscalls
 class Node:
     """One device node to create: kind is c (char), b (block), u (unbuffered char), p (fifo)."""
 
-    __slots__ = ("path", "kind", "major", "minor", "mode", "uid", "gid")
+    __slots__ = ("gid", "kind", "major", "minor", "mode", "path", "uid")
 
     def __init__(self, path, kind, major=0, minor=0, mode=0o666, uid=0, gid=0):
         self.path = path

@@ -13,9 +13,27 @@ import stat
 from pyrun.linux import paths
 from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.syscalls import (
-    MNT_DETACH, MS_BIND, MS_DIRSYNC, MS_LAZYTIME, MS_MANDLOCK, MS_MOVE, MS_NOATIME, MS_NODEV,
-    MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_NOSYMFOLLOW, MS_PRIVATE, MS_RDONLY, MS_REC,
-    MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_STRICTATIME, MS_SYNCHRONOUS,
+    MNT_DETACH,
+    MS_BIND,
+    MS_DIRSYNC,
+    MS_LAZYTIME,
+    MS_MANDLOCK,
+    MS_MOVE,
+    MS_NOATIME,
+    MS_NODEV,
+    MS_NODIRATIME,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_NOSYMFOLLOW,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    MS_RELATIME,
+    MS_REMOUNT,
+    MS_SHARED,
+    MS_SLAVE,
+    MS_STRICTATIME,
+    MS_SYNCHRONOUS,
     MS_UNBINDABLE,
 )
 
@@ -49,12 +67,16 @@ UNSUPPORTED_OPTIONS = {"tmpcopyup", "idmap", "ridmap", "rro", "rrw", "rnosuid", 
                        "rnodev", "rdev", "rnoexec", "rexec", "rnoatime", "ratime",
                        "rnodiratime", "rdiratime", "rrelatime", "rnorelatime",
                        "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow"}
-# Flags a bind remount keeps from the mount it changes (statvfs f_flag uses the same bits).
-KEPT_ON_REMOUNT = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME
+# Flags a bind remount keeps from the mount it changes: statvfs(3) ST_* bit -> MS_* flag.
+# (The same bits, but for relatime: ST_RELATIME is 0x1000, MS_RELATIME 1 << 21.)
+KEPT_ON_REMOUNT = {
+    0x2: MS_NOSUID, 0x4: MS_NODEV, 0x8: MS_NOEXEC, 0x400: MS_NOATIME, 0x800: MS_NODIRATIME,
+    0x1000: MS_RELATIME,
+}
 
 
 class MountOptions:
-    __slots__ = ("flags", "propagation", "data")
+    __slots__ = ("data", "flags", "propagation")
 
     def __init__(self, flags: int, propagation: int, data: str):
         self.flags = flags
@@ -184,7 +206,11 @@ def readonly_path(path: str, sc=real_syscalls) -> None:
 
 
 def remount_readonly(path: str, sc=real_syscalls) -> None:
-    kept = os.statvfs(path).f_flag & KEPT_ON_REMOUNT
+    st_flags = os.statvfs(path).f_flag
+    kept = 0
+    for st_bit, ms_flag in KEPT_ON_REMOUNT.items():
+        if st_flags & st_bit:
+            kept |= ms_flag
     sc.mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
 
 

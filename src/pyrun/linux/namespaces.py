@@ -4,8 +4,14 @@ import os
 
 from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.syscalls import (
-    CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME,
-    CLONE_NEWUSER, CLONE_NEWUTS,
+    CLONE_NEWCGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWTIME,
+    CLONE_NEWUSER,
+    CLONE_NEWUTS,
 )
 
 # OCI namespace type -> (clone flag, name under /proc/PID/ns/)

@@ -1,7 +1,8 @@
 """Container networking.
 
-Today: bringing up loopback in a new network namespace, with one ioctl (no netlink library
-on the hot path, and `_socket` rather than `socket`, which imports enum). Bridges, veths and addresses (pyroute2, imported only when asked) come here.
+Today: bringing up loopback in a new network namespace with one ioctl: no netlink library
+on the hot path, and `_socket` rather than `socket`, which imports enum. Bridges, veths and
+addresses (pyroute2, imported only when asked) will live here too.
 """
 
 import _socket

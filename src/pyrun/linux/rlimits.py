@@ -2,6 +2,7 @@
 
 import resource
 
+
 # OCI name -> resource module constant (RLIMIT_RTTIME etc. exist on Linux).
 def number(name: str) -> int:
     """'RLIMIT_NOFILE' -> resource.RLIMIT_NOFILE; KeyError if this Python lacks it."""

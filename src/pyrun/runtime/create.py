@@ -18,8 +18,14 @@ from pyrun.runtime import common
 
 
 class CreateOptions:
-    __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring",
-                 "preserve_fds")
+    __slots__ = (
+        "bundle",
+        "console_socket",
+        "no_new_keyring",
+        "no_pivot",
+        "pid_file",
+        "preserve_fds",
+    )
 
     def __init__(self, bundle=".", pid_file=None, console_socket=None, no_pivot=False,
                  no_new_keyring=False, preserve_fds=0):
@@ -79,7 +85,10 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
         group.create()
     except cgroups.CgroupError as e:
         raise PyrunError(f"create cgroup {e.what}", e.reason) from None
-    os.mkfifo(c.fifo_path, 0o622)
+    os.mkfifo(c.fifo_path)
+    # Writable by all (chmod: mkfifo's mode is cut by the umask): the init opens it after
+    # switching to the container's uid. Only the init can reach it: the directory is 0700.
+    os.chmod(c.fifo_path, 0o622)
     parent, child = Channel.pair()
     init_opts = InitOptions(
         fifo_path=c.fifo_path, no_pivot=opts.no_pivot,
@@ -98,7 +107,10 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
         if process.start_time(init_pid) is None:
             _await_created(parent)  # the init died first: report its own error
         raise PyrunError(f"join cgroup {e.what}", e.reason) from None
-    parent.send({"type": "cgroup joined"})
+    try:
+        parent.send({"type": "cgroup joined"})
+    except BrokenPipeError:
+        pass  # the init died during setup: its own error is waiting on the channel
     _await_created(parent)
     c.data.update(
         bundle=cfg.bundle,

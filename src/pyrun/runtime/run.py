@@ -8,6 +8,7 @@ exits right after forking it) is re-parented to us and we can wait for it.
 import _signal
 import os
 
+from pyrun.errors import PyrunError
 from pyrun.linux.sync import ChannelClosed
 from pyrun.runtime import common
 from pyrun.runtime.create import CreateOptions, create
@@ -30,20 +31,22 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False,
         release(c)
     except BaseException:
         common.destroy(c)
+        # An init that died at the last step said why on the channel: report that.
+        reason = _init_error(created.channel)
+        if reason:
+            raise PyrunError(reason) from None
         raise
     c.unlock()  # other commands (kill, state) may act while we wait
     if detach:
         return 0
     try:
         status = wait_for_init(c.pid)
-        exec_error = _exec_error(created.channel)
+        exec_error = _init_error(created.channel)
     finally:
         if not keep:
             c.lock()
             common.destroy(c)
     if exec_error:
-        from pyrun.errors import PyrunError
-
         raise PyrunError(exec_error)
     return status
 
@@ -77,8 +80,9 @@ def _reap_orphans() -> None:
         pass
 
 
-def _exec_error(chan) -> str | None:
-    """If the init failed after start (at execve), it said why before exiting."""
+def _init_error(chan) -> str | None:
+    """If the init failed after "created" (at start or execve), it said why before exiting;
+    None if it said nothing (it exec'd, or died without a word)."""
     chan.set_blocking(False)
     try:
         message = chan.recv()

@@ -32,12 +32,19 @@ def resolve_path(cgroups_path: str, container_id: str) -> str:
         from pyrun.errors import NotSupportedYet
 
         raise NotSupportedYet(f"linux.cgroupsPath {cgroups_path!r}: systemd slice:prefix:name")
-    path = os.path.normpath("/" + cgroups_path)
+    # Cleaned as if rooted, so ".." can never climb above the root (or, for a relative
+    # path, above pyrun's own cgroup), as runc's CleanPath.
+    path = clean_path(cgroups_path)
+    if not cgroups_path.startswith("/"):
+        path = clean_path(_own_cgroup() + path)
     if path == "/":
         raise CgroupError(f"linux.cgroupsPath {cgroups_path!r}", "must not be the root cgroup")
-    if cgroups_path.startswith("/"):
-        return path
-    return os.path.normpath(os.path.join(_own_cgroup(), cgroups_path))
+    return path
+
+
+def clean_path(path: str) -> str:
+    """'/a//b/../c' -> '/a/c'; '..' stops at '/'; always exactly one leading slash."""
+    return "/" + os.path.normpath("/" + path).lstrip("/")
 
 
 def _own_cgroup() -> str:
@@ -89,5 +96,5 @@ def _rewrite_own_membership() -> None:
                         set(h.controllers))
         with open(f"{h.mountpoint}{path}/cgroup.procs", "w") as f:
             f.write(str(os.getpid()))
-    except Exception:  # noqa: BLE001, S110 - an optimisation only
+    except Exception:
         pass

@@ -6,7 +6,7 @@ CGROUP2_MAGIC_PATH = "/sys/fs/cgroup/cgroup.controllers"
 class Hierarchy:
     """A mounted cgroup hierarchy: where, which version, which controllers (v1 options)."""
 
-    __slots__ = ("mountpoint", "version", "controllers")
+    __slots__ = ("controllers", "mountpoint", "version")
 
     def __init__(self, mountpoint: str, version: int, controllers: tuple[str, ...]):
         self.mountpoint = mountpoint

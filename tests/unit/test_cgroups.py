@@ -1,0 +1,185 @@
+"""pyrun.linux.cgroups: cgroupsPath rules, and layout detection from a fake mountinfo."""
+
+import importlib
+import io
+
+import pytest
+
+from pyrun.errors import NotSupportedYet
+from pyrun.linux import cgroups
+from pyrun.linux.cgroups import CgroupError, resolve_path
+
+# pyrun.linux.cgroups re-exports the function `detect`, which hides the module of that name.
+detect_mod = importlib.import_module("pyrun.linux.cgroups.detect")
+
+
+@pytest.fixture
+def own_cgroup(monkeypatch):
+    monkeypatch.setattr(cgroups, "_own_cgroup", lambda: "/user.slice/session-1.scope")
+
+
+# --------------------------------------------------------------------------------------
+# resolve_path
+
+
+def test_empty_path_is_pyrun_id():
+    assert resolve_path("", "c1") == "/pyrun/c1"
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("/a/b", "/a/b"), ("/a//b/", "/a/b"), ("/a/./b/../c", "/a/c"), ("//a", "/a"),
+    ("/../../a", "/a"),
+])
+def test_absolute_path_kept_and_normalized(given, expected):
+    # BUG: os.path.normpath("/" + "/a/b") is "//a/b" (POSIX keeps two leading slashes).
+    assert resolve_path(given, "c1") == expected
+
+
+def test_relative_path_is_below_own_cgroup(own_cgroup):
+    assert resolve_path("pods/c1", "c1") == "/user.slice/session-1.scope/pods/c1"
+
+
+def test_relative_path_with_dotdot_stays_below_own_cgroup(own_cgroup):
+    # BUG: the relative path is joined unnormalized, so ".." climbs out of pyrun's own
+    # cgroup ("/x"). runc cleans a relative path as if rooted at "/" first (CleanPath).
+    assert resolve_path("../../x", "c1") == "/user.slice/session-1.scope/x"
+
+
+@pytest.mark.parametrize("given", ["/", "//", "/a/..", "/.."])
+def test_root_cgroup_rejected(given):
+    # BUG: "/", "/a/.." and "/.." normalize to "//", which is not "/", so they are accepted
+    # and the container is put in the hierarchy root: delete would then SIGKILL every
+    # process of the host's root cgroup (kill_all reads its cgroup.procs).
+    with pytest.raises(CgroupError) as e:
+        resolve_path(given, "c1")
+    assert e.value.reason == "must not be the root cgroup"
+
+
+def test_systemd_slice_not_supported_yet():
+    with pytest.raises(NotSupportedYet) as e:
+        resolve_path("system.slice:pyrun:c1", "c1")
+    assert "slice:prefix:name" in e.value.what
+
+
+def _fake_open(monkeypatch, module, files: dict):
+    """open() in `module` only: the given paths read from strings, others fail."""
+
+    def fake(path, *args, **kwargs):
+        if path not in files:
+            raise AssertionError(f"unexpected open({path!r})")
+        return io.StringIO(files[path])
+
+    monkeypatch.setattr(module, "open", fake, raising=False)
+
+
+def test_own_cgroup_is_the_unified_entry(monkeypatch):
+    _fake_open(monkeypatch, cgroups, {"/proc/self/cgroup":
+                                      "12:pids:/v1/path\n1:name=systemd:/sd\n0::/unified/me\n"})
+    assert cgroups._own_cgroup() == "/unified/me"
+
+
+def test_own_cgroup_on_pure_v1_is_the_first_entry(monkeypatch):
+    _fake_open(monkeypatch, cgroups, {"/proc/self/cgroup":
+                                      "12:pids:/v1/path\n11:memory:/other\n"})
+    assert cgroups._own_cgroup() == "/v1/path"
+
+
+# --------------------------------------------------------------------------------------
+# detect() / hierarchies()
+
+ROOT_LINES = (
+    "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+    "23 22 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:2 - proc proc rw\n"
+    "24 22 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:3 - sysfs sysfs rw\n"
+)
+
+PURE_V2 = ROOT_LINES + (
+    "35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2"
+    " rw,nsdelegate,memory_recursiveprot\n"
+)
+
+HYBRID = ROOT_LINES + (
+    "30 24 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755\n"
+    "31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10"
+    " - cgroup2 cgroup2 rw,nsdelegate\n"
+    "32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11"
+    " - cgroup cgroup rw,xattr,name=systemd\n"
+    "33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:12"
+    " - cgroup cgroup rw,cpu,cpuacct\n"
+    "34 30 0:30 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:13"
+    " - cgroup cgroup rw,memory\n"
+    "36 30 0:31 / /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime shared:14"
+    " - cgroup cgroup rw,pids\n"
+)
+
+# The layout of this project's machines: no optional fields, cpuset with clone_children.
+PURE_V1 = ROOT_LINES + (
+    "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+    "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
+    "34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup"
+    " rw,cpuset,clone_children\n"
+    "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+    "36 31 0:33 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer\n"
+    "37 31 0:34 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup"
+    " rw,release_agent=/x,name=systemd\n"
+    # the same memory hierarchy mounted a second time: the first mount wins
+    "38 22 0:32 / /mnt/memory rw,relatime - cgroup cgroup rw,memory\n"
+)
+
+
+@pytest.fixture
+def mountinfo(monkeypatch):
+    monkeypatch.setattr(detect_mod, "_cache", {})
+
+    def use(text):
+        _fake_open(monkeypatch, detect_mod, {"/proc/self/mountinfo": text})
+
+    return use
+
+
+def _summary():
+    return [(h.mountpoint, h.version, h.controllers) for h in detect_mod.hierarchies()]
+
+
+def test_pure_v2(mountinfo):
+    mountinfo(PURE_V2)
+    assert detect_mod.detect() == "v2"
+    assert _summary() == [("/sys/fs/cgroup", 2, ())]
+
+
+def test_hybrid(mountinfo):
+    mountinfo(HYBRID)
+    assert detect_mod.detect() == "hybrid"
+    assert _summary() == [
+        ("/sys/fs/cgroup/unified", 2, ()),
+        ("/sys/fs/cgroup/systemd", 1, ("name=systemd",)),
+        ("/sys/fs/cgroup/cpu,cpuacct", 1, ("cpu", "cpuacct")),
+        ("/sys/fs/cgroup/memory", 1, ("memory",)),
+        ("/sys/fs/cgroup/pids", 1, ("pids",)),
+    ]
+
+
+def test_pure_v1(mountinfo):
+    mountinfo(PURE_V1)
+    assert detect_mod.detect() == "v1"
+    assert _summary() == [
+        ("/sys/fs/cgroup/cpu", 1, ("cpu",)),
+        ("/sys/fs/cgroup/cpuset", 1, ("cpuset",)),
+        ("/sys/fs/cgroup/memory", 1, ("memory",)),
+        ("/sys/fs/cgroup/freezer", 1, ("freezer",)),
+        ("/sys/fs/cgroup/systemd", 1, ("name=systemd",)),
+    ]
+
+
+def test_detection_is_read_once(mountinfo):
+    mountinfo(PURE_V2)
+    assert detect_mod.detect() == "v2"
+    mountinfo(HYBRID)
+    assert detect_mod.detect() == "v2"
+    assert len(detect_mod.hierarchies()) == 1
+
+
+def test_package_exports_the_same_detect(mountinfo):
+    mountinfo(HYBRID)
+    assert cgroups.detect() == "hybrid"
+    assert cgroups.hierarchies() is detect_mod.hierarchies()
