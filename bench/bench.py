@@ -231,7 +231,7 @@ def table_rows(subjects):
 
 def wrapper_overhead(subject):
     """Per-run wrapper cost, raw minus inner, for a wrapped subject."""
-    return [raw - inner for raw, inner in zip(subject.samples_ms, subject.inner_ms)]
+    return [raw - inner for raw, inner in zip(subject.samples_ms, subject.inner_ms, strict=True)]
 
 
 def median_of(subject):
