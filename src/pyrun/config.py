@@ -11,6 +11,7 @@ import os
 from pyrun import fastjson
 from pyrun.errors import ConfigError, NotSupportedYet, warn
 from pyrun.linux.capabilities import NUMBERS as CAPABILITY_NUMBERS
+from pyrun.linux.cgroups.devices import DeviceRule
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 RLIMIT_NAMES = (
@@ -127,6 +128,7 @@ class Device:
 class Linux:
     __slots__ = (
         "cgroups_path",
+        "device_rules",
         "devices",
         "gid_mappings",
         "intel_rdt",
@@ -150,7 +152,8 @@ class Linux:
         self.rootfs_propagation = ""
         self.sysctl: dict[str, str] = {}
         self.cgroups_path = ""
-        self.resources: dict = {}  # raw: the cgroup layer validates what it applies
+        self.resources: dict = {}  # raw, less "devices": cgroup limits are issue 3's
+        self.device_rules: list[DeviceRule] | None = None  # None: no allow-list asked
         self.seccomp = None
         self.uid_mappings: list = []
         self.gid_mappings: list = []
@@ -464,7 +467,10 @@ def _linux(value) -> Linux:
     sysctl = _obj("linux.sysctl", value.get("sysctl", {}))
     lx.sysctl = {k: _str(f"linux.sysctl.{k}", v) for k, v in sysctl.items()}
     lx.cgroups_path = _str("linux.cgroupsPath", value.get("cgroupsPath", ""))
-    lx.resources = _obj("linux.resources", value.get("resources", {}))
+    lx.resources = dict(_obj("linux.resources", value.get("resources", {})))
+    if "devices" in lx.resources:
+        lx.device_rules = _each("linux.resources.devices", lx.resources.pop("devices"),
+                                _device_rule)
     lx.seccomp = value.get("seccomp")
     lx.uid_mappings = _list("linux.uidMappings", value.get("uidMappings", []))
     lx.gid_mappings = _list("linux.gidMappings", value.get("gidMappings", []))
@@ -514,6 +520,26 @@ def _device(path: str, value) -> Device:
         file_mode=None if mode is None else _int(f"{path}.fileMode", mode, 0, 0o7777),
         uid=None if uid is None else _int(f"{path}.uid", uid, 0, UINT32_MAX),
         gid=None if gid is None else _int(f"{path}.gid", gid, 0, UINT32_MAX),
+    )
+
+
+def _device_rule(path: str, value) -> DeviceRule:
+    _obj(path, value)
+    if "allow" not in value:
+        _fail(f"{path}.allow", "missing")
+    kind = _str(f"{path}.type", value.get("type", "a"))
+    if kind not in ("a", "c", "b"):
+        _fail(f"{path}.type", f'"{kind}" is not a, c or b')
+    access = _str(f"{path}.access", value.get("access", "rwm"))
+    if not access or set(access) - set("rwm"):
+        _fail(f"{path}.access", f'"{access}" is not made of r, w and m')
+    major, minor = value.get("major"), value.get("minor")
+    return DeviceRule(
+        allow=_bool(f"{path}.allow", value["allow"]),
+        kind=kind,
+        major=None if major is None or major == -1 else _int(f"{path}.major", major, 0),
+        minor=None if minor is None or minor == -1 else _int(f"{path}.minor", minor, 0),
+        access=access,
     )
 
 

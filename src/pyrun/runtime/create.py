@@ -13,6 +13,7 @@ from pyrun import config, state
 from pyrun.errors import NotSupportedYet, PyrunError
 from pyrun.init import InitOptions, intermediate
 from pyrun.linux import cgroups, process
+from pyrun.linux.cgroups.devices import effective_rules
 from pyrun.linux.sync import Channel, ChannelClosed
 from pyrun.runtime import common
 
@@ -70,6 +71,7 @@ def refuse_unsupported(cfg: config.Config, opts: CreateOptions) -> None:
         raise NotSupportedYet("process.terminal (and --console-socket)")
     if cfg.hooks:
         raise NotSupportedYet(f"config.json: hooks.{next(iter(cfg.hooks))}")
+    # Only the device allow-list so far (applied in _create_in); limits come with cgroups.
     resources = {k: v for k, v in cfg.linux.resources.items() if v not in (None, [], {})}
     if resources:
         raise NotSupportedYet(f"config.json: linux.resources.{next(iter(resources))}")
@@ -83,6 +85,8 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     group = cgroups.open_group(cgroup_path)
     try:
         group.create()
+        if cfg.linux.device_rules is not None:
+            group.set_devices(device_allow_list(cfg))
     except cgroups.CgroupError as e:
         raise PyrunError(f"create cgroup {e.what}", e.reason) from None
     os.mkfifo(c.fifo_path)
@@ -124,6 +128,13 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     if opts.pid_file:
         write_pid_file(opts.pid_file, init_pid)
     return Created(c, parent)
+
+
+def device_allow_list(cfg: config.Config):
+    """The config's rules, runc's defaults, and the nodes the config creates."""
+    created = [("b" if d.type == "b" else "c", d.major, d.minor)
+               for d in cfg.linux.devices if d.type != "p"]
+    return effective_rules(cfg.linux.device_rules, created)
 
 
 def _await_init_pid(chan: Channel, intermediate_pid: int) -> int:

@@ -34,6 +34,16 @@ class V1Group:
                 base.remove_dir(d)
             raise base.CgroupError(e.filename or self.path, e.strerror or str(e)) from None
 
+    def set_devices(self, rules) -> None:
+        """Write the allow-list (pyrun.linux.cgroups.devices) in order, as the kernel reads
+        it: each rule to devices.allow or devices.deny."""
+        d = next((h.mountpoint for h in hierarchies() if "devices" in h.controllers), None)
+        if d is None:
+            raise base.CgroupError("devices", "no devices hierarchy is mounted")
+        for rule in rules:
+            name = "devices.allow" if rule.allow else "devices.deny"
+            base.write(os.path.join(d + self.path, name), rule.v1_line())
+
     def add(self, pid: int) -> None:
         for d in self.dirs:
             base.write(os.path.join(d, "cgroup.procs"), str(pid))

@@ -24,6 +24,12 @@ class V2Group:
         except OSError as e:
             raise base.CgroupError(self.dir, e.strerror or str(e)) from None
 
+    def set_devices(self, rules) -> None:
+        from pyrun.errors import NotSupportedYet
+
+        # v2 has no devices files: the allow-list is an eBPF program attached to the cgroup.
+        raise NotSupportedYet("linux.resources.devices on cgroup v2 (eBPF device filter)")
+
     def add(self, pid: int) -> None:
         """Move `pid` in (0 means the calling process)."""
         base.write(os.path.join(self.dir, "cgroup.procs"), str(pid))
