@@ -157,7 +157,16 @@ def _create_options(o):
                          preserve_fds=int(fds) + extra)
 
 
+def _warm_up_cgroups():
+    """Start the slow part of joining a cgroup now, before ~7 ms of imports (see
+    pyrun.linux.cgroups.start_migration_warmup)."""
+    from pyrun.linux.cgroups import start_migration_warmup
+
+    start_migration_warmup()
+
+
 def cmd_create(g, o, args):
+    _warm_up_cgroups()
     from pyrun.runtime.create import create
 
     create(g["root"], _one_id(args), _create_options(o))
@@ -165,6 +174,7 @@ def cmd_create(g, o, args):
 
 
 def cmd_run(g, o, args):
+    _warm_up_cgroups()
     from pyrun.runtime.run import run
 
     return run(g["root"], _one_id(args), _create_options(o), detach=o.get("detach", False),

@@ -78,10 +78,18 @@ def start_migration_warmup() -> None:
     cgroup it is already in (a no-op for the process) starts that switch at once, while
     the main thread parses the config and forks; the container's own move then takes
     ~0.3 ms instead (`make bench`). Failure only loses the head start, so it is ignored.
+    Idempotent; the earlier it starts the better (the CLI starts it before its imports).
     """
+    global _warming
+    if _warming:
+        return
+    _warming = True
     import _thread
 
     _thread.start_new_thread(_rewrite_own_membership, ())
+
+
+_warming = False
 
 
 def _rewrite_own_membership() -> None:
