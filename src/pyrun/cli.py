@@ -52,6 +52,22 @@ CREATE_FLAGS = [
 ]
 
 
+# runc's update flags: (flag, Resources field, kind); sizes take k/m/g suffixes.
+UPDATE_RESOURCE_FLAGS = [
+    ("memory", "memory_limit", "bytes"), ("memory-reservation", "memory_reservation", "bytes"),
+    ("memory-swap", "memory_swap", "bytes"), ("cpu-share", "cpu_shares", "int"),
+    ("cpu-quota", "cpu_quota", "int"), ("cpu-period", "cpu_period", "int"),
+    ("cpu-rt-period", "cpu_realtime_period", "int"),
+    ("cpu-rt-runtime", "cpu_realtime_runtime", "int"), ("cpuset-cpus", "cpu_cpus", "str"),
+    ("cpuset-mems", "cpu_mems", "str"), ("pids-limit", "pids_limit", "int"),
+    ("blkio-weight", "blkio_weight", "int"),
+]
+UPDATE_FLAGS = [Flag("resources,r", "resources", "FILE",
+                     "a linux.resources JSON file, - for stdin")]
+UPDATE_FLAGS += [Flag(name, field, "VALUE", f"set {field.replace('_', ' ')}")
+                 for name, field, _ in UPDATE_RESOURCE_FLAGS]
+
+
 class Command:
     __slots__ = ("args", "flags", "name", "summary")
 
@@ -81,15 +97,17 @@ COMMANDS = {c.name: c for c in [
     Command("delete", "delete a container", flags=[
         Flag("force,f", "force", None, "kill a running container first")]),
     Command("exec", "run a process in a container", "<container-id> <command> [args...]"),
-    Command("ps", "list a container's processes"),
+    Command("ps", "list a container's processes", "<container-id> [ps options]", [
+        Flag("format,f", "format", "FORMAT", "table (default: the host's ps) or json")]),
     Command("pause", "freeze a container's processes"),
     Command("resume", "thaw a paused container"),
-    Command("events", "show a container's events and statistics"),
-    Command("update", "change a container's resource limits"),
+    Command("events", "show a container's events and statistics", flags=[
+        Flag("stats", "stats", None, "print the statistics once and exit"),
+        Flag("interval", "interval", "DURATION", "between statistics (default 5s)")]),
+    Command("update", "change a container's resource limits", flags=UPDATE_FLAGS),
     Command("features", "show what this runtime supports", ""),
 ]}
-NOT_YET = {"exec": "issue 4", "ps": "issue 3", "pause": "issue 3", "resume": "issue 3",
-           "events": "issue 3", "update": "issue 3", "features": "later"}
+NOT_YET = {"exec": "issue 4", "features": "later"}
 
 
 def parse_flags(argv: list[str], flags: list[Flag]) -> tuple[dict, list[str]]:
@@ -230,6 +248,63 @@ def cmd_delete(g, o, args):
     return 0
 
 
+def cmd_pause(g, o, args):
+    from pyrun.runtime.pause import pause
+
+    pause(g["root"], _one_id(args))
+    return 0
+
+
+def cmd_resume(g, o, args):
+    from pyrun.runtime.pause import resume
+
+    resume(g["root"], _one_id(args))
+    return 0
+
+
+def cmd_ps(g, o, args):
+    from pyrun.runtime.ps import ps
+
+    if not args:
+        raise UsageError("ps takes <container-id> [ps options]")
+    print(ps(g["root"], args[0], o.get("format", "table"), args[1:]))
+    return 0
+
+
+def cmd_events(g, o, args):
+    from pyrun.runtime.events import events, parse_interval
+
+    interval = parse_interval(o.get("interval", "5s"))
+    events(g["root"], _one_id(args), interval, stats_once=o.get("stats", False))
+    return 0
+
+
+def cmd_update(g, o, args):
+    from pyrun.linux.cgroups.resources import Resources
+    from pyrun.runtime.update import parse_bytes, read_resources_json, update
+    from pyrun.state import open_container
+
+    container_id = _one_id(args)
+    open_container(g["root"], container_id)  # an unknown id: "does not exist" first
+    changes = read_resources_json(o["resources"]) if "resources" in o else Resources()
+    for name, field, kind in UPDATE_RESOURCE_FLAGS:
+        if field in o:
+            text = o[field]
+            if kind == "bytes":
+                value = parse_bytes(text)
+            elif kind == "int":
+                if not text.lstrip("-").isdigit():
+                    raise UsageError(f"--{name}: {text!r} is not a number")
+                value = int(text)
+            else:
+                value = text
+            setattr(changes, field, value)
+    if changes.is_empty():
+        raise UsageError("update: nothing to change (see pyrun update --help)")
+    update(g["root"], container_id, changes)
+    return 0
+
+
 def cmd_not_yet(name):
     def run(g, o, args):
         from pyrun.errors import NotSupportedYet
@@ -246,6 +321,8 @@ def cmd_not_yet(name):
 HANDLERS = {
     "spec": cmd_spec, "create": cmd_create, "run": cmd_run, "start": cmd_start,
     "state": cmd_state, "list": cmd_list, "kill": cmd_kill, "delete": cmd_delete,
+    "pause": cmd_pause, "resume": cmd_resume, "ps": cmd_ps, "events": cmd_events,
+    "update": cmd_update,
     **{name: cmd_not_yet(name) for name in NOT_YET},
 }
 

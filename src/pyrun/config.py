@@ -12,6 +12,7 @@ from pyrun import fastjson
 from pyrun.errors import ConfigError, NotSupportedYet, warn
 from pyrun.linux.capabilities import NUMBERS as CAPABILITY_NUMBERS
 from pyrun.linux.cgroups.devices import DeviceRule
+from pyrun.linux.cgroups.resources import Resources, ThrottleDevice, WeightDevice
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 RLIMIT_NAMES = (
@@ -152,7 +153,7 @@ class Linux:
         self.rootfs_propagation = ""
         self.sysctl: dict[str, str] = {}
         self.cgroups_path = ""
-        self.resources: dict = {}  # raw, less "devices": cgroup limits are issue 3's
+        self.resources = Resources()
         self.device_rules: list[DeviceRule] | None = None  # None: no allow-list asked
         self.seccomp = None
         self.uid_mappings: list = []
@@ -467,10 +468,10 @@ def _linux(value) -> Linux:
     sysctl = _obj("linux.sysctl", value.get("sysctl", {}))
     lx.sysctl = {k: _str(f"linux.sysctl.{k}", v) for k, v in sysctl.items()}
     lx.cgroups_path = _str("linux.cgroupsPath", value.get("cgroupsPath", ""))
-    lx.resources = dict(_obj("linux.resources", value.get("resources", {})))
-    if "devices" in lx.resources:
-        lx.device_rules = _each("linux.resources.devices", lx.resources.pop("devices"),
-                                _device_rule)
+    resources = _obj("linux.resources", value.get("resources", {}))
+    lx.resources = parse_resources(resources, "linux.resources")
+    if "devices" in resources:
+        lx.device_rules = _each("linux.resources.devices", resources["devices"], _device_rule)
     lx.seccomp = value.get("seccomp")
     lx.uid_mappings = _list("linux.uidMappings", value.get("uidMappings", []))
     lx.gid_mappings = _list("linux.gidMappings", value.get("gidMappings", []))
@@ -521,6 +522,91 @@ def _device(path: str, value) -> Device:
         uid=None if uid is None else _int(f"{path}.uid", uid, 0, UINT32_MAX),
         gid=None if gid is None else _int(f"{path}.gid", gid, 0, UINT32_MAX),
     )
+
+
+def parse_resources(value, path: str = "linux.resources") -> Resources:
+    """`linux.resources` (or `pyrun update --resources` JSON), less the device rules."""
+    _obj(path, value)
+    for key in ("network", "rdma"):
+        if value.get(key):
+            raise NotSupportedYet(f"config.json: {path}.{key}")
+    memory = _obj(f"{path}.memory", value.get("memory") or {})
+    cpu = _obj(f"{path}.cpu", value.get("cpu") or {})
+    pids = _obj(f"{path}.pids", value.get("pids") or {})
+    blkio = _obj(f"{path}.blockIO", value.get("blockIO") or {})
+    unified = _obj(f"{path}.unified", value.get("unified") or {})
+    for key, text in unified.items():
+        _str(f"{path}.unified.{key}", text)
+        if not key or "/" in key or key.startswith(".") or "." not in key:
+            _fail(f"{path}.unified", f'"{key}" is not a cgroup file name')
+    m, c, b = f"{path}.memory", f"{path}.cpu", f"{path}.blockIO"
+    return Resources(
+        memory_limit=_opt_int(m, memory, "limit", -1),
+        memory_reservation=_opt_int(m, memory, "reservation", -1),
+        memory_swap=_opt_int(m, memory, "swap", -1),
+        memory_swappiness=_opt_int(m, memory, "swappiness", 0, 100),
+        memory_disable_oom_killer=_opt_bool(m, memory, "disableOOMKiller"),
+        cpu_shares=_opt_int(c, cpu, "shares", 2, 262144),
+        cpu_quota=_opt_int(c, cpu, "quota", -1),
+        cpu_period=_opt_int(c, cpu, "period", 1000, 1_000_000),
+        cpu_realtime_runtime=_opt_int(c, cpu, "realtimeRuntime", -1),
+        cpu_realtime_period=_opt_int(c, cpu, "realtimePeriod", 0),
+        cpu_cpus=_opt_str(c, cpu, "cpus"),
+        cpu_mems=_opt_str(c, cpu, "mems"),
+        cpu_idle=_opt_int(c, cpu, "idle", 0, 1),
+        pids_limit=_opt_int(f"{path}.pids", pids, "limit", -1),
+        blkio_weight=_opt_int(b, blkio, "weight", 10, 1000),
+        blkio_leaf_weight=_opt_int(b, blkio, "leafWeight", 10, 1000),
+        blkio_weight_devices=_each(f"{b}.weightDevice", blkio.get("weightDevice", []),
+                                   _weight_device),
+        throttle_read_bps=_throttles(b, blkio, "throttleReadBpsDevice"),
+        throttle_write_bps=_throttles(b, blkio, "throttleWriteBpsDevice"),
+        throttle_read_iops=_throttles(b, blkio, "throttleReadIOPSDevice"),
+        throttle_write_iops=_throttles(b, blkio, "throttleWriteIOPSDevice"),
+        hugepage_limits=_each(f"{path}.hugepageLimits", value.get("hugepageLimits", []),
+                              _hugepage_limit),
+        unified=dict(unified),
+    )
+
+
+def _opt_int(path, obj, key, lo=None, hi=None):
+    return None if obj.get(key) is None else _int(f"{path}.{key}", obj[key], lo, hi)
+
+
+def _opt_str(path, obj, key):
+    return None if obj.get(key) is None else _str(f"{path}.{key}", obj[key])
+
+
+def _opt_bool(path, obj, key):
+    return None if obj.get(key) is None else _bool(f"{path}.{key}", obj[key])
+
+
+def _device_numbers(path, value) -> tuple[int, int]:
+    _obj(path, value)
+    return (_int(f"{path}.major", value.get("major"), 0),
+            _int(f"{path}.minor", value.get("minor"), 0))
+
+
+def _weight_device(path, value) -> WeightDevice:
+    major, minor = _device_numbers(path, value)
+    return WeightDevice(major, minor, _opt_int(path, value, "weight", 10, 1000),
+                        _opt_int(path, value, "leafWeight", 10, 1000))
+
+
+def _throttles(path, blkio, key) -> list[ThrottleDevice]:
+    def one(where, value):
+        major, minor = _device_numbers(where, value)
+        return ThrottleDevice(major, minor, _int(f"{where}.rate", value.get("rate"), 0))
+
+    return _each(f"{path}.{key}", blkio.get(key, []), one)
+
+
+def _hugepage_limit(path, value) -> tuple[str, int]:
+    _obj(path, value)
+    size = _str(f"{path}.pageSize", value.get("pageSize"))
+    if not size[:-2].isdigit() or size[-2:] not in ("KB", "MB", "GB"):
+        _fail(f"{path}.pageSize", f'"{size}" is not a page size like "2MB"')
+    return size, _int(f"{path}.limit", value.get("limit"), 0)
 
 
 def _device_rule(path: str, value) -> DeviceRule:

@@ -183,3 +183,35 @@ def test_package_exports_the_same_detect(mountinfo):
     mountinfo(HYBRID)
     assert cgroups.detect() == "hybrid"
     assert cgroups.hierarchies() is detect_mod.hierarchies()
+
+
+def test_runc_conversions():
+    from pyrun.linux.cgroups.resources import v2_cpu_weight, v2_io_weight
+
+    assert v2_cpu_weight(2) == 1
+    assert v2_cpu_weight(1024) == 39  # runc: the default share maps to 39
+    assert v2_cpu_weight(262144) == 10000
+    assert v2_io_weight(10) == 1
+    assert v2_io_weight(1000) == 10000
+
+
+def test_v2_values_for_memory_swap_and_cpu():
+    from pyrun.linux.cgroups.resources import Resources
+    from pyrun.linux.cgroups.v2 import _v2_values
+
+    r = Resources(memory_limit=100, memory_swap=300, cpu_quota=5000, cpu_period=10000,
+                  pids_limit=-1, blkio_weight=500)
+    assert dict(_v2_values(r)) == {"memory.max": "100", "memory.swap.max": "200",
+                                   "cpu.max": "5000 10000", "pids.max": "max",
+                                   "io.weight": f"default {1 + (490 * 9999) // 990}"}
+
+
+def test_v2_refuses_what_only_v1_has():
+    from pyrun.linux.cgroups.base import CgroupError
+    from pyrun.linux.cgroups.resources import Resources
+    from pyrun.linux.cgroups.v2 import _v2_values
+
+    with pytest.raises(CgroupError, match="realtime"):
+        list(_v2_values(Resources(cpu_realtime_runtime=1000)))
+    with pytest.raises(CgroupError, match=r"needs memory\.limit"):
+        list(_v2_values(Resources(memory_swap=100)))

@@ -203,7 +203,7 @@ def test_linux_paths_propagation_and_cgroups_path(bundle):
     assert lx.readonly_paths == ["/proc/sys"]
     assert lx.rootfs_propagation == "rslave"
     assert lx.cgroups_path == "/mine/c1"
-    assert lx.resources == {"pids": {"limit": 10}}
+    assert lx.resources.pids_limit == 10 and lx.resources.memory_limit is None
 
 
 def test_annotations_and_hooks_kept(bundle):
@@ -542,3 +542,38 @@ def test_relative_mount_destination_is_relative_to_root(bundle):
     """runtime-spec 1.1 and runc: a relative destination is read relative to "/"."""
     doc = with_value(minimal(), ("mounts",), [{"destination": "proc", "type": "proc"}])
     assert parse(doc, str(bundle)).mounts[0].destination == "/proc"
+
+
+def test_resources_parsed(bundle):
+    doc = with_value(minimal(), ("linux",), {"resources": {
+        "memory": {"limit": 64 << 20, "swap": -1, "reservation": 32 << 20},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"},
+        "blockIO": {"weight": 500, "throttleReadBpsDevice": [
+            {"major": 8, "minor": 0, "rate": 1000}]},
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 20}],
+        "unified": {"pids.max": "7"},
+    }})
+    r = parse(doc, str(bundle)).linux.resources
+    assert (r.memory_limit, r.memory_swap, r.memory_reservation) == (64 << 20, -1, 32 << 20)
+    assert (r.cpu_shares, r.cpu_quota, r.cpu_period, r.cpu_cpus) == (512, 50000, 100000, "0")
+    assert r.blkio_weight == 500
+    assert [(d.major, d.minor, d.rate) for d in r.throttle_read_bps] == [(8, 0, 1000)]
+    assert r.hugepage_limits == [("2MB", 4 << 20)]
+    assert r.unified == {"pids.max": "7"}
+
+
+@pytest.mark.parametrize("resources, where", [
+    ({"memory": {"limit": "64m"}}, "linux.resources.memory.limit"),
+    ({"pids": {"limit": "x"}}, "linux.resources.pids.limit"),
+    ({"cpu": {"shares": -1}}, "linux.resources.cpu.shares"),
+    ({"blockIO": {"weight": 5}}, "linux.resources.blockIO.weight"),
+    ({"unified": {"../x": "1"}}, "linux.resources.unified"),
+    ({"unified": {"cgroup.procs/x": "1"}}, "linux.resources.unified"),
+    ({"hugepageLimits": [{"pageSize": "2M", "limit": 1}]},
+     "linux.resources.hugepageLimits[0].pageSize"),
+])
+def test_bad_resources_name_their_path(bundle, resources, where):
+    doc = with_value(minimal(), ("linux",), {"resources": resources})
+    with pytest.raises(ConfigError) as e:
+        parse(doc, str(bundle))
+    assert where in str(e.value)

@@ -71,10 +71,7 @@ def refuse_unsupported(cfg: config.Config, opts: CreateOptions) -> None:
         raise NotSupportedYet("process.terminal (and --console-socket)")
     if cfg.hooks:
         raise NotSupportedYet(f"config.json: hooks.{next(iter(cfg.hooks))}")
-    # Only the device allow-list so far (applied in _create_in); limits come with cgroups.
-    resources = {k: v for k, v in cfg.linux.resources.items() if v not in (None, [], {})}
-    if resources:
-        raise NotSupportedYet(f"config.json: linux.resources.{next(iter(resources))}")
+
 
 
 def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
@@ -85,6 +82,7 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     group = cgroups.open_group(cgroup_path)
     try:
         group.create()
+        group.apply(cfg.linux.resources)
         if cfg.linux.device_rules is not None:
             group.set_devices(device_allow_list(cfg))
     except cgroups.CgroupError as e:

@@ -22,6 +22,45 @@ def write(path: str, value: str) -> None:
         raise CgroupError(path, e.strerror or str(e)) from None
 
 
+def read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError as e:
+        raise CgroupError(path, e.strerror or str(e)) from None
+
+
+def read_int(path: str, default: int = 0) -> int:
+    """An integer file; 'max' and a missing file give `default`."""
+    try:
+        text = read(path)
+    except CgroupError:
+        return default
+    return default if text == "max" else int(text)
+
+
+def read_keyed(path: str) -> dict[str, int]:
+    """A flat keyed file (memory.stat, cpu.stat, memory.events): 'key value' lines."""
+    out = {}
+    try:
+        text = read(path)
+    except CgroupError:
+        return out
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            out[key] = int(value)
+    return out
+
+
+def wait_for(predicate, what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise CgroupError(what, f"not reached after {timeout:g} s")
+        time.sleep(0.005)
+
+
 def read_pids(procs_file: str) -> list[int]:
     try:
         with open(procs_file) as f:

@@ -1,10 +1,13 @@
 """The cgroup v1 driver: one directory per hierarchy (cpu, memory, pids, ...), and in the
 unified hierarchy too on hybrid hosts, so every view of the process agrees."""
 
+import errno
 import os
 
 from pyrun.linux.cgroups import base
+from pyrun.linux.cgroups.base import CgroupError
 from pyrun.linux.cgroups.detect import hierarchies
+from pyrun.linux.cgroups.resources import Resources, limit_text
 
 
 class V1Group:
@@ -13,17 +16,26 @@ class V1Group:
     def __init__(self, path: str):
         self.path = path
         self.dirs = [h.mountpoint + path for h in hierarchies()]
-        # cgroup.procs of the pids hierarchy (or any) lists the container's processes.
-        pids = [h.mountpoint for h in hierarchies() if "pids" in h.controllers]
-        self._procs_dir = (pids[0] if pids else hierarchies()[0].mountpoint) + path
-        freezer = [h.mountpoint for h in hierarchies() if "freezer" in h.controllers]
-        self._freezer_dir = freezer[0] + path if freezer else None
+
+    def controller_dir(self, controller: str) -> str | None:
+        """This cgroup's directory in the hierarchy that has `controller`, if mounted."""
+        for h in hierarchies():
+            if controller in h.controllers:
+                return h.mountpoint + self.path
+        return None
+
+    def file(self, controller: str, name: str) -> str:
+        d = self.controller_dir(controller)
+        if d is None:
+            raise CgroupError(name, f"the {controller} controller is not mounted")
+        return os.path.join(d, name)
 
     def mount_sources(self) -> list[tuple[str, str, int]]:
         """(name, host dir, version) for each hierarchy a container's cgroup mount shows."""
         return [(os.path.basename(h.mountpoint), h.mountpoint + self.path, h.version)
                 for h in hierarchies()]
 
+    # --- life
     def create(self) -> None:
         made = []
         try:
@@ -32,46 +44,170 @@ class V1Group:
         except OSError as e:
             for d in reversed(made):
                 base.remove_dir(d)
-            raise base.CgroupError(e.filename or self.path, e.strerror or str(e)) from None
+            raise CgroupError(e.filename or self.path, e.strerror or str(e)) from None
 
-    def set_devices(self, rules) -> None:
-        """Write the allow-list (pyrun.linux.cgroups.devices) in order, as the kernel reads
-        it: each rule to devices.allow or devices.deny."""
-        d = next((h.mountpoint for h in hierarchies() if "devices" in h.controllers), None)
-        if d is None:
-            raise base.CgroupError("devices", "no devices hierarchy is mounted")
-        for rule in rules:
-            name = "devices.allow" if rule.allow else "devices.deny"
-            base.write(os.path.join(d + self.path, name), rule.v1_line())
+    def destroy(self) -> None:
+        for d in self.dirs:
+            base.remove_dir(d)
 
+    def exists(self) -> bool:
+        return os.path.isdir(self._procs_dir())
+
+    # --- membership
     def add(self, pid: int) -> None:
         for d in self.dirs:
             base.write(os.path.join(d, "cgroup.procs"), str(pid))
 
-    def procs(self) -> list[int]:
-        return base.read_pids(os.path.join(self._procs_dir, "cgroup.procs"))
+    def _procs_dir(self) -> str:
+        return self.controller_dir("pids") or self.dirs[0]
 
-    def exists(self) -> bool:
-        return os.path.isdir(self._procs_dir)
+    def procs(self) -> list[int]:
+        return base.read_pids(os.path.join(self._procs_dir(), "cgroup.procs"))
 
     def signal_all(self, sig: int) -> None:
         base.signal_all(self.procs, sig)
 
     def kill_all(self) -> None:
+        """Freeze, signal, thaw: nothing can fork between reading the list and the kill."""
+        if self.controller_dir("freezer") and not self.frozen():
+            try:
+                self.freeze()
+                base.signal_all(self.procs, 9)
+            finally:
+                self.thaw()
         base.kill_until_empty(self.procs)
 
+    # --- freezer
     def frozen(self) -> bool:
-        if not self._freezer_dir:
+        d = self.controller_dir("freezer")
+        if d is None:
             return False
         try:
-            with open(os.path.join(self._freezer_dir, "freezer.state")) as f:
-                return f.read().strip() == "FROZEN"
-        except FileNotFoundError:
+            return base.read(os.path.join(d, "freezer.state")) == "FROZEN"
+        except CgroupError:
             return False
 
-    def destroy(self) -> None:
-        for d in self.dirs:
-            base.remove_dir(d)
+    def freeze(self) -> None:
+        base.write(self.file("freezer", "freezer.state"), "FROZEN")
+        base.wait_for(self.frozen, self.file("freezer", "freezer.state") + ": FROZEN")
+
+    def thaw(self) -> None:
+        base.write(self.file("freezer", "freezer.state"), "THAWED")
+        base.wait_for(lambda: not self.frozen(), self.file("freezer", "freezer.state"))
+
+    # --- limits
+    def set_devices(self, rules) -> None:
+        """Write the allow-list (pyrun.linux.cgroups.devices) in order, as the kernel reads
+        it: each rule to devices.allow or devices.deny."""
+        for rule in rules:
+            name = "devices.allow" if rule.allow else "devices.deny"
+            base.write(self.file("devices", name), rule.v1_line())
+
+    def apply(self, r: Resources) -> None:
+        """Write every limit `r` sets to its controller's file."""
+        if r.unified:
+            raise CgroupError("linux.resources.unified", "needs a cgroup v2 host")
+        self._apply_memory(r)
+        for controller, name, value in _v1_values(r):
+            base.write(self.file(controller, name), value)
+
+    def _apply_memory(self, r: Resources) -> None:
+        """memory.limit must stay <= memory.memsw.limit at every step: when raising both,
+        memsw goes first, so try the limit first and retry in the other order."""
+        writes = []
+        if r.memory_limit is not None:
+            writes.append(("memory.limit_in_bytes", limit_text(r.memory_limit)))
+        if r.memory_swap is not None:
+            writes.append(("memory.memsw.limit_in_bytes", limit_text(r.memory_swap)))
+        try:
+            for name, value in writes:
+                _write_raw(self.file("memory", name), value)
+        except OSError as e:
+            if e.errno != errno.EINVAL or len(writes) < 2:
+                raise CgroupError(e.filename, e.strerror) from None
+            for name, value in reversed(writes):
+                base.write(self.file("memory", name), value)
+
+    def oom_kills(self) -> int:
+        return base.read_keyed(self.file("memory", "memory.oom_control")).get("oom_kill", 0)
+
+    def stats(self) -> dict:
+        """runc's `events --stats` data (libcontainer/cgroups Stats, as JSON)."""
+        acct = self.controller_dir("cpuacct")
+        cpu_times = base.read_keyed(os.path.join(acct, "cpuacct.stat")) if acct else {}
+        tick_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+        percpu = base.read(os.path.join(acct, "cpuacct.usage_percpu")).split() if acct else []
+        throttling = base.read_keyed(self.file("cpu", "cpu.stat")) \
+            if self.controller_dir("cpu") else {}
+        memory = self.controller_dir("memory")
+        raw = base.read_keyed(os.path.join(memory, "memory.stat")) if memory else {}
+        mem_file = (lambda n: os.path.join(memory, n)) if memory else (lambda n: "")
+        return {
+            "cpu": {"usage": {"total": base.read_int(os.path.join(acct, "cpuacct.usage"))
+                              if acct else 0,
+                              "percpu": [int(x) for x in percpu],
+                              "kernel": cpu_times.get("system", 0) * tick_ns,
+                              "user": cpu_times.get("user", 0) * tick_ns},
+                    "throttling": {"periods": throttling.get("nr_periods", 0),
+                                   "throttled_periods": throttling.get("nr_throttled", 0),
+                                   "throttled_time": throttling.get("throttled_time", 0)}},
+            "memory": {"usage": {"usage": base.read_int(mem_file("memory.usage_in_bytes")),
+                                 "limit": base.read_int(mem_file("memory.limit_in_bytes")),
+                                 "max": base.read_int(mem_file("memory.max_usage_in_bytes")),
+                                 "failcnt": base.read_int(mem_file("memory.failcnt"))},
+                       "raw": raw},
+            "pids": {"current": base.read_int(self.file("pids", "pids.current")),
+                     "limit": base.read_int(self.file("pids", "pids.max"))},
+        }
+
+
+def _write_raw(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _v1_values(r: Resources):
+    """(controller, file, text) for every limit but memory.limit and swap (_apply_memory)."""
+    if r.memory_reservation is not None:
+        yield "memory", "memory.soft_limit_in_bytes", limit_text(r.memory_reservation)
+    if r.memory_swappiness is not None:
+        yield "memory", "memory.swappiness", str(r.memory_swappiness)
+    if r.memory_disable_oom_killer:
+        yield "memory", "memory.oom_control", "1"
+    if r.cpu_shares is not None:
+        yield "cpu", "cpu.shares", str(r.cpu_shares)
+    if r.cpu_period is not None:  # the period first: the quota is checked against it
+        yield "cpu", "cpu.cfs_period_us", str(r.cpu_period)
+    if r.cpu_quota is not None:
+        yield "cpu", "cpu.cfs_quota_us", str(r.cpu_quota)
+    if r.cpu_realtime_period is not None:
+        yield "cpu", "cpu.rt_period_us", str(r.cpu_realtime_period)
+    if r.cpu_realtime_runtime is not None:
+        yield "cpu", "cpu.rt_runtime_us", str(r.cpu_realtime_runtime)
+    if r.cpu_idle is not None:
+        yield "cpu", "cpu.idle", str(r.cpu_idle)
+    if r.cpu_cpus is not None:
+        yield "cpuset", "cpuset.cpus", r.cpu_cpus
+    if r.cpu_mems is not None:
+        yield "cpuset", "cpuset.mems", r.cpu_mems
+    if r.pids_limit is not None:
+        yield "pids", "pids.max", "max" if r.pids_limit <= 0 else str(r.pids_limit)
+    if r.blkio_weight is not None:
+        yield "blkio", "blkio.weight", str(r.blkio_weight)
+    if r.blkio_leaf_weight is not None:
+        yield "blkio", "blkio.leaf_weight", str(r.blkio_leaf_weight)
+    for d in r.blkio_weight_devices or []:
+        if d.weight is not None:
+            yield "blkio", "blkio.weight_device", f"{d.major}:{d.minor} {d.weight}"
+        if d.leaf_weight is not None:
+            yield "blkio", "blkio.leaf_weight_device", f"{d.major}:{d.minor} {d.leaf_weight}"
+    for name, devices in (("read_bps", r.throttle_read_bps), ("write_bps", r.throttle_write_bps),
+                          ("read_iops", r.throttle_read_iops),
+                          ("write_iops", r.throttle_write_iops)):
+        for d in devices or []:
+            yield "blkio", f"blkio.throttle.{name}_device", f"{d.major}:{d.minor} {d.rate}"
+    for size, limit in r.hugepage_limits or []:
+        yield "hugetlb", f"hugetlb.{size}.limit_in_bytes", str(limit)
 
 
 def _make_dirs(mountpoint: str, path: str, is_cpuset: bool) -> list[str]:

@@ -3,7 +3,9 @@
 import os
 
 from pyrun.linux.cgroups import base
+from pyrun.linux.cgroups.base import CgroupError
 from pyrun.linux.cgroups.detect import hierarchies
+from pyrun.linux.cgroups.resources import Resources, limit_text, v2_cpu_weight, v2_io_weight
 
 
 class V2Group:
@@ -11,51 +13,161 @@ class V2Group:
 
     def __init__(self, path: str):
         self.path = path
-        mount = next(h.mountpoint for h in hierarchies() if h.version == 2)
-        self.dir = mount + path
+        self.mount = next(h.mountpoint for h in hierarchies() if h.version == 2)
+        self.dir = self.mount + path
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.dir, name)
 
     def mount_sources(self) -> list[tuple[str, str, int]]:
         """(name, host dir, version) for each hierarchy a container's cgroup mount shows."""
         return [("", self.dir, 2)]
 
+    # --- life
     def create(self) -> None:
+        """mkdir, enabling every available controller on the way down (subtree_control),
+        so that the container's directory has the files its limits need."""
+        current = self.mount
         try:
-            os.makedirs(self.dir, exist_ok=True)
+            for part in [p for p in self.path.split("/") if p]:
+                _enable_controllers(current)
+                current = os.path.join(current, part)
+                os.makedirs(current, exist_ok=True)
         except OSError as e:
-            raise base.CgroupError(self.dir, e.strerror or str(e)) from None
+            raise CgroupError(e.filename or current, e.strerror or str(e)) from None
 
+    def destroy(self) -> None:
+        """Remove the container's directory (not the shared parents)."""
+        base.remove_dir(self.dir)
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.dir)
+
+    # --- membership
+    def add(self, pid: int) -> None:
+        """Move `pid` in (0 means the calling process)."""
+        base.write(self.file("cgroup.procs"), str(pid))
+
+    def procs(self) -> list[int]:
+        return base.read_pids(self.file("cgroup.procs"))
+
+    def signal_all(self, sig: int) -> None:
+        base.signal_all(self.procs, sig)
+
+    def kill_all(self) -> None:
+        if os.path.exists(self.file("cgroup.kill")):  # Linux 5.14+: atomic, no race with fork
+            base.write(self.file("cgroup.kill"), "1")
+        base.kill_until_empty(self.procs)
+
+    # --- freezer
+    def frozen(self) -> bool:
+        return base.read_keyed(self.file("cgroup.events")).get("frozen") == 1
+
+    def freeze(self) -> None:
+        base.write(self.file("cgroup.freeze"), "1")
+        base.wait_for(self.frozen, self.file("cgroup.events") + ": frozen 1")
+
+    def thaw(self) -> None:
+        base.write(self.file("cgroup.freeze"), "0")
+        base.wait_for(lambda: not self.frozen(), self.file("cgroup.events") + ": frozen 0")
+
+    # --- limits
     def set_devices(self, rules) -> None:
         from pyrun.errors import NotSupportedYet
 
         # v2 has no devices files: the allow-list is an eBPF program attached to the cgroup.
         raise NotSupportedYet("linux.resources.devices on cgroup v2 (eBPF device filter)")
 
-    def add(self, pid: int) -> None:
-        """Move `pid` in (0 means the calling process)."""
-        base.write(os.path.join(self.dir, "cgroup.procs"), str(pid))
+    def apply(self, r: Resources) -> None:
+        """Write every limit `r` sets, runc's conversions."""
+        for name, value in _v2_values(r):
+            base.write(self.file(name), value)
 
-    def procs(self) -> list[int]:
-        return base.read_pids(os.path.join(self.dir, "cgroup.procs"))
+    def oom_kills(self) -> int:
+        return base.read_keyed(self.file("memory.events")).get("oom_kill", 0)
 
-    def exists(self) -> bool:
-        return os.path.isdir(self.dir)
+    def stats(self) -> dict:
+        """runc's `events --stats` data (libcontainer/cgroups Stats, as JSON)."""
+        cpu = base.read_keyed(self.file("cpu.stat"))
+        mem = base.read_keyed(self.file("memory.stat"))
+        return {
+            "cpu": {"usage": {"total": cpu.get("usage_usec", 0) * 1000,
+                              "kernel": cpu.get("system_usec", 0) * 1000,
+                              "user": cpu.get("user_usec", 0) * 1000},
+                    "throttling": {"periods": cpu.get("nr_periods", 0),
+                                   "throttled_periods": cpu.get("nr_throttled", 0),
+                                   "throttled_time": cpu.get("throttled_usec", 0) * 1000}},
+            "memory": {"usage": {"usage": base.read_int(self.file("memory.current")),
+                                 "limit": base.read_int(self.file("memory.max"), 2**63 - 1),
+                                 "max": base.read_int(self.file("memory.peak"))},
+                       "swap": {"usage": base.read_int(self.file("memory.swap.current")),
+                                "limit": base.read_int(self.file("memory.swap.max"),
+                                                       2**63 - 1)},
+                       "raw": mem},
+            "pids": {"current": base.read_int(self.file("pids.current")),
+                     "limit": base.read_int(self.file("pids.max"))},
+        }
 
-    def signal_all(self, sig: int) -> None:
-        base.signal_all(self.procs, sig)
 
-    def kill_all(self) -> None:
-        kill_file = os.path.join(self.dir, "cgroup.kill")
-        if os.path.exists(kill_file):  # Linux 5.14+: atomic, no race with forks
-            base.write(kill_file, "1")
-        base.kill_until_empty(self.procs)
+def _enable_controllers(directory: str) -> None:
+    available = base.read(os.path.join(directory, "cgroup.controllers")).split()
+    enabled = set(base.read(os.path.join(directory, "cgroup.subtree_control")).split())
+    missing = [c for c in available if c not in enabled]
+    if missing:
+        base.write(os.path.join(directory, "cgroup.subtree_control"),
+                   " ".join("+" + c for c in missing))
 
-    def frozen(self) -> bool:
-        try:
-            with open(os.path.join(self.dir, "cgroup.freeze")) as f:
-                return f.read().strip() == "1"
-        except FileNotFoundError:
-            return False
 
-    def destroy(self) -> None:
-        """Remove the container's directory (not the shared parents)."""
-        base.remove_dir(self.dir)
+def _v2_values(r: Resources):
+    """(file, text) pairs for the limits set in `r`."""
+    if r.cpu_realtime_runtime is not None or r.cpu_realtime_period is not None:
+        raise CgroupError("linux.resources.cpu.realtimeRuntime/realtimePeriod",
+                          "not available on cgroup v2 (v1 only)")
+    if r.memory_swappiness is not None:
+        raise CgroupError("linux.resources.memory.swappiness", "not available on cgroup v2")
+    if r.memory_disable_oom_killer:
+        raise CgroupError("linux.resources.memory.disableOOMKiller",
+                          "not available on cgroup v2")
+    if r.memory_limit is not None:
+        yield "memory.max", limit_text(r.memory_limit)
+    if r.memory_reservation is not None:
+        yield "memory.low", limit_text(r.memory_reservation)
+    if r.memory_swap is not None:
+        yield "memory.swap.max", _v2_swap(r)
+    if r.cpu_shares is not None:
+        yield "cpu.weight", str(v2_cpu_weight(r.cpu_shares))
+    if r.cpu_quota is not None or r.cpu_period is not None:
+        quota = "max" if r.cpu_quota in (None, -1) else str(r.cpu_quota)
+        yield "cpu.max", f"{quota} {r.cpu_period or 100000}"
+    if r.cpu_idle is not None:
+        yield "cpu.idle", str(r.cpu_idle)
+    if r.cpu_cpus is not None:
+        yield "cpuset.cpus", r.cpu_cpus
+    if r.cpu_mems is not None:
+        yield "cpuset.mems", r.cpu_mems
+    if r.pids_limit is not None:
+        yield "pids.max", "max" if r.pids_limit <= 0 else str(r.pids_limit)
+    if r.blkio_weight is not None:
+        yield "io.weight", f"default {v2_io_weight(r.blkio_weight)}"
+    for d in r.blkio_weight_devices or []:
+        if d.weight is not None:
+            yield "io.weight", f"{d.major}:{d.minor} {v2_io_weight(d.weight)}"
+    for key, devices in (("rbps", r.throttle_read_bps), ("wbps", r.throttle_write_bps),
+                         ("riops", r.throttle_read_iops), ("wiops", r.throttle_write_iops)):
+        for d in devices or []:
+            yield "io.max", f"{d.major}:{d.minor} {key}={d.rate or 'max'}"
+    for size, limit in r.hugepage_limits or []:
+        yield f"hugetlb.{size}.max", str(limit)
+    yield from (r.unified or {}).items()
+
+
+def _v2_swap(r: Resources) -> str:
+    """OCI's swap is memory+swap; v2's memory.swap.max is the swap alone."""
+    if r.memory_swap == -1:
+        return "max"
+    if r.memory_limit in (None, -1):
+        raise CgroupError("linux.resources.memory.swap", "needs memory.limit on cgroup v2")
+    if r.memory_swap < r.memory_limit:
+        raise CgroupError("linux.resources.memory.swap",
+                          f"{r.memory_swap} is below memory.limit {r.memory_limit}")
+    return str(r.memory_swap - r.memory_limit)

@@ -1,0 +1,44 @@
+"""`pyrun update`: change the resource limits of a running (or created/paused) container."""
+
+from pyrun import config, fastjson, state
+from pyrun.errors import PyrunError
+from pyrun.linux import cgroups
+from pyrun.linux.cgroups.resources import Resources
+from pyrun.runtime import common
+
+
+def update(root: str, container_id: str, changes: Resources) -> None:
+    c = state.open_container(root, container_id).lock()
+    if common.status_of(c) == "stopped":
+        raise PyrunError("container not running")
+    try:
+        common.cgroup_of(c).apply(changes)
+    except cgroups.CgroupError as e:
+        raise PyrunError(e.what, e.reason) from None
+
+
+def read_resources_json(path: str) -> Resources:
+    """`--resources FILE` (or `-` for stdin): a linux.resources object."""
+    import sys
+
+    try:
+        text = sys.stdin.read() if path == "-" else open(path).read()  # noqa: SIM115
+    except OSError as e:
+        raise PyrunError(f"--resources {path}", e.strerror or str(e)) from None
+    try:
+        doc = fastjson.loads(text)
+    except ValueError as e:
+        raise PyrunError(f"--resources {path}", f"not valid JSON: {e}") from None
+    return config.parse_resources(doc, "linux.resources")
+
+
+def parse_bytes(text: str) -> int:
+    """runc's memory values: '64m', '1G', '512k', '1024', '-1' (binary multiples)."""
+    value = text.strip().lower().removesuffix("b")
+    if value == "-1":
+        return -1
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get(value[-1:], 1)
+    digits = value[:-1] if scale > 1 else value
+    if not digits.isdigit():
+        raise PyrunError(f"invalid size {text!r}", "expected a number with k, m, g or t")
+    return int(digits) * scale
