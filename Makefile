@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: install test unit integration lint bench vm-test demo clean
+.PHONY: install test unit integration lint bench min-memory vm-test demo clean
 
 install:
 	scripts/install.sh
@@ -26,6 +26,11 @@ lint:
 bench:
 	sh scripts/write-launcher.sh
 	$(PY) bench/bench.py
+
+# The smallest memory limit under which pyrun (and runc) still run /bin/true.
+min-memory:
+	sh scripts/write-launcher.sh
+	$(PY) bench/min_memory.py
 
 vm-test:
 	vm/run.sh -- sh -c 'cd $(CURDIR) && $(PYTEST) tests/integration'
