@@ -4,6 +4,9 @@ import pytest
 
 from tests.integration.bundles import default_config
 
+# Also run on a pure cgroup v2 kernel by `make vm-test`.
+pytestmark = pytest.mark.cgroups
+
 MKNOD_CAPS = ["CAP_MKNOD", "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
 

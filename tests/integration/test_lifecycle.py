@@ -5,8 +5,13 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.integration.bundles import PYRUN
 from tests.integration.helpers import is_gone, state_of
+
+# Also run on a pure cgroup v2 kernel by `make vm-test`.
+pytestmark = pytest.mark.cgroups
 
 
 def wait_for_status(pyrun, container_id, wanted, timeout=5.0):

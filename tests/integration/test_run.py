@@ -4,8 +4,13 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from tests.integration.bundles import PYRUN, default_config
 from tests.integration.helpers import ns_inode, run_in_container, state_of
+
+# Also run on a pure cgroup v2 kernel by `make vm-test`.
+pytestmark = pytest.mark.cgroups
 
 
 def test_prints_and_exits_with_the_container_status(pyrun, make_bundle, container_id):

@@ -15,7 +15,7 @@ detect_mod = importlib.import_module("pyrun.linux.cgroups.detect")
 
 @pytest.fixture
 def own_cgroup(monkeypatch):
-    monkeypatch.setattr(cgroups, "_own_cgroup", lambda: "/user.slice/session-1.scope")
+    monkeypatch.setattr(cgroups, "_own_cgroups", lambda: {"0": "/user.slice/session-1.scope"})
 
 
 # --------------------------------------------------------------------------------------
@@ -40,8 +40,8 @@ def test_relative_path_is_below_own_cgroup(own_cgroup):
 
 
 def test_relative_path_with_dotdot_stays_below_own_cgroup(own_cgroup):
-    # BUG: the relative path is joined unnormalized, so ".." climbs out of pyrun's own
-    # cgroup ("/x"). runc cleans a relative path as if rooted at "/" first (CleanPath).
+    # runc cleans a relative path as if rooted at "/" first (CleanPath): ".." cannot
+    # climb out of pyrun's own cgroup.
     assert resolve_path("../../x", "c1") == "/user.slice/session-1.scope/x"
 
 
@@ -215,3 +215,10 @@ def test_v2_refuses_what_only_v1_has():
         list(_v2_values(Resources(cpu_realtime_runtime=1000)))
     with pytest.raises(CgroupError, match=r"needs memory\.limit"):
         list(_v2_values(Resources(memory_swap=100)))
+
+
+def test_relative_path_refused_when_own_cgroups_differ(monkeypatch):
+    """runc resolves it per v1 hierarchy; pyrun keeps one path, so it refuses by name."""
+    monkeypatch.setattr(cgroups, "_own_cgroups", lambda: {"4": "/a", "8": "/b"})
+    with pytest.raises(NotSupportedYet, match=r"relative linux\.cgroupsPath"):
+        resolve_path("pods/c1", "c1")

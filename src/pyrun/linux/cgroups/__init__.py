@@ -36,6 +36,7 @@ def resolve_path(cgroups_path: str, container_id: str) -> str:
     # path, above pyrun's own cgroup), as runc's CleanPath.
     path = clean_path(cgroups_path)
     if not cgroups_path.startswith("/"):
+        _refuse_split_own_cgroups(cgroups_path)
         path = clean_path(_own_cgroup() + path)
     if path == "/":
         raise CgroupError(f"linux.cgroupsPath {cgroups_path!r}", "must not be the root cgroup")
@@ -47,14 +48,28 @@ def clean_path(path: str) -> str:
     return "/" + os.path.normpath("/" + path).lstrip("/")
 
 
+def _refuse_split_own_cgroups(cgroups_path: str) -> None:
+    """A relative path is below pyrun's own cgroup. On v1, runc takes that per hierarchy;
+    pyrun keeps one path for all, so it refuses when its own cgroups differ between
+    hierarchies (they agree on most hosts) rather than place the container elsewhere."""
+    if len(set(_own_cgroups().values())) > 1:
+        from pyrun.errors import NotSupportedYet
+
+        raise NotSupportedYet(f"relative linux.cgroupsPath {cgroups_path!r} while pyrun's "
+                              f"own cgroups differ between hierarchies")
+
+
+def _own_cgroups() -> dict[str, str]:
+    """Hierarchy id ("0" for the unified one) -> this process's cgroup, /proc/self/cgroup."""
+    with open("/proc/self/cgroup") as f:
+        return {hid: path for hid, _, path in
+                (line.rstrip("\n").split(":", 2) for line in f)}
+
+
 def _own_cgroup() -> str:
     """This process's cgroup in the unified hierarchy (or the first v1 one)."""
-    with open("/proc/self/cgroup") as f:
-        lines = [line.rstrip("\n").split(":", 2) for line in f]
-    for hid, _, path in lines:
-        if hid == "0":
-            return path
-    return lines[0][2]
+    own = _own_cgroups()
+    return own.get("0", next(iter(own.values())))
 
 
 def open_group(path: str):

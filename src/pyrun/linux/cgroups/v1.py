@@ -7,7 +7,7 @@ import os
 from pyrun.linux.cgroups import base
 from pyrun.linux.cgroups.base import CgroupError
 from pyrun.linux.cgroups.detect import hierarchies
-from pyrun.linux.cgroups.resources import Resources, limit_text
+from pyrun.linux.cgroups.resources import Resources
 
 
 class V1Group:
@@ -109,22 +109,33 @@ class V1Group:
             raise CgroupError("linux.resources.unified", "needs a cgroup v2 host")
         self._apply_memory(r)
         for controller, name, value in _v1_values(r):
-            base.write(self.file(controller, name), value)
+            base.write(self._weight_file(self.file(controller, name)), value)
+
+    @staticmethod
+    def _weight_file(path: str) -> str:
+        """With the BFQ scheduler, blkio has blkio.bfq.weight* instead of blkio.weight*
+        (same values): write whichever this kernel has, as runc does."""
+        name = os.path.basename(path)
+        if name.startswith("blkio.") and "weight" in name and not os.path.exists(path):
+            bfq = os.path.join(os.path.dirname(path), "blkio.bfq." + name[len("blkio."):])
+            if os.path.exists(bfq):
+                return bfq
+        return path
 
     def _apply_memory(self, r: Resources) -> None:
         """memory.limit must stay <= memory.memsw.limit at every step: when raising both,
         memsw goes first, so try the limit first and retry in the other order."""
-        writes = []
+        writes = []  # v1 spells "no limit" -1 (v2: "max")
         if r.memory_limit is not None:
-            writes.append(("memory.limit_in_bytes", limit_text(r.memory_limit)))
+            writes.append(("memory.limit_in_bytes", str(r.memory_limit)))
         if r.memory_swap is not None:
-            writes.append(("memory.memsw.limit_in_bytes", limit_text(r.memory_swap)))
+            writes.append(("memory.memsw.limit_in_bytes", str(r.memory_swap)))
         try:
             for name, value in writes:
                 _write_raw(self.file("memory", name), value)
         except OSError as e:
             if e.errno != errno.EINVAL or len(writes) < 2:
-                raise CgroupError(e.filename, e.strerror) from None
+                raise CgroupError(e.filename or "memory", e.strerror) from None
             for name, value in reversed(writes):
                 base.write(self.file("memory", name), value)
 
@@ -162,14 +173,19 @@ class V1Group:
 
 
 def _write_raw(path: str, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
+    """Like base.write, but the OSError is the caller's to judge (errno and all)."""
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as e:
+        e.filename = path
+        raise
 
 
 def _v1_values(r: Resources):
     """(controller, file, text) for every limit but memory.limit and swap (_apply_memory)."""
     if r.memory_reservation is not None:
-        yield "memory", "memory.soft_limit_in_bytes", limit_text(r.memory_reservation)
+        yield "memory", "memory.soft_limit_in_bytes", str(r.memory_reservation)
     if r.memory_swappiness is not None:
         yield "memory", "memory.swappiness", str(r.memory_swappiness)
     if r.memory_disable_oom_killer:

@@ -82,6 +82,9 @@ class V2Group:
         """Write every limit `r` sets, runc's conversions."""
         for name, value in _v2_values(r):
             base.write(self.file(name), value)
+        if r.blkio_weight is not None and os.path.exists(self.file("io.bfq.weight")):
+            # runc: with BFQ the weight goes unconverted to io.bfq.weight (10..1000) too.
+            base.write(self.file("io.bfq.weight"), f"default {r.blkio_weight}")
 
     def oom_kills(self) -> int:
         return base.read_keyed(self.file("memory.events")).get("oom_kill", 0)
