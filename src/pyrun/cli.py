@@ -21,13 +21,15 @@ class UsageError(Exception):
 
 
 class Flag:
-    __slots__ = ("dest", "help", "names", "value")
+    __slots__ = ("names", "dest", "value", "help", "multi")
 
-    def __init__(self, names: str, dest: str, value: str | None = None, help: str = ""):
+    def __init__(self, names: str, dest: str, value: str | None = None, help: str = "",
+                 multi: bool = False):
         self.names = names.split(",")
         self.dest = dest
         self.value = value  # None: a boolean switch; else the metavar of its argument
         self.help = help
+        self.multi = multi  # may be given many times: a list of values
 
 
 GLOBAL_FLAGS = [
@@ -68,6 +70,26 @@ UPDATE_FLAGS += [Flag(name, field, "VALUE", f"set {field.replace('_', ' ')}")
                  for name, field, _ in UPDATE_RESOURCE_FLAGS]
 
 
+EXEC_FLAGS = [
+    Flag("process,p", "process", "FILE", "the process as JSON (instead of a command)"),
+    Flag("cwd", "cwd", "DIR", "working directory"),
+    Flag("env,e", "env", "NAME=VALUE", "set an environment variable", multi=True),
+    Flag("user,u", "user", "UID[:GID]", "run as this user"),
+    Flag("additional-gids,g", "additional_gids", "GID", "a supplementary group", multi=True),
+    Flag("cap,c", "cap", "CAP", "add a capability", multi=True),
+    Flag("no-new-privs", "no_new_privs", None, "set no_new_privs"),
+    Flag("tty,t", "tty", None, "allocate a pseudo-terminal"),
+    Flag("console-socket", "console_socket", "PATH", "AF_UNIX socket for the pty master"),
+    Flag("detach,d", "detach", None, "return once the process has started"),
+    Flag("pid-file", "pid_file", "FILE", "write the process's pid to FILE"),
+    Flag("preserve-fds", "preserve_fds", "N", "pass N extra fds (3..3+N-1)"),
+    Flag("process-label", "process_label", "LABEL", "SELinux label (not supported yet)"),
+    Flag("apparmor", "apparmor", "PROFILE", "AppArmor profile (not supported yet)"),
+    Flag("cgroup", "cgroup", "PATH", "a sub-cgroup (not supported yet)"),
+    Flag("ignore-paused", "ignore_paused", None, "accepted for runc compatibility"),
+]
+
+
 class Command:
     __slots__ = ("args", "flags", "name", "summary")
 
@@ -96,7 +118,8 @@ COMMANDS = {c.name: c for c in [
         Flag("all,a", "all", None, "signal every process of the container")]),
     Command("delete", "delete a container", flags=[
         Flag("force,f", "force", None, "kill a running container first")]),
-    Command("exec", "run a process in a container", "<container-id> <command> [args...]"),
+    Command("exec", "run a process in a container", "<container-id> <command> [args...]",
+            EXEC_FLAGS),
     Command("ps", "list a container's processes", "<container-id> [ps options]", [
         Flag("format,f", "format", "FORMAT", "table (default: the host's ps) or json")]),
     Command("pause", "freeze a container's processes"),
@@ -107,7 +130,7 @@ COMMANDS = {c.name: c for c in [
     Command("update", "change a container's resource limits", flags=UPDATE_FLAGS),
     Command("features", "show what this runtime supports", ""),
 ]}
-NOT_YET = {"exec": "issue 4", "features": "later"}
+NOT_YET = {"features": "later"}
 
 
 def parse_flags(argv: list[str], flags: list[Flag]) -> tuple[dict, list[str]]:
@@ -130,13 +153,17 @@ def parse_flags(argv: list[str], flags: list[Flag]) -> tuple[dict, list[str]]:
             if eq and inline not in ("true", "false"):
                 raise UsageError(f"invalid boolean value {inline!r} for {arg}")
             values[flag.dest] = inline != "false"
-        elif eq:
-            values[flag.dest] = inline
-        else:
+            i += 1
+            continue
+        if not eq:
             i += 1
             if i >= len(argv):
                 raise UsageError(f"flag needs an argument: {arg}")
-            values[flag.dest] = argv[i]
+            inline = argv[i]
+        if flag.multi:
+            values.setdefault(flag.dest, []).append(inline)
+        else:
+            values[flag.dest] = inline
         i += 1
     return values, argv[i:]
 
@@ -305,6 +332,27 @@ def cmd_update(g, o, args):
     return 0
 
 
+def cmd_exec(g, o, args):
+    from pyrun.errors import NotSupportedYet
+    from pyrun.runtime.exec import ExecOptions, exec_in
+
+    for flag in ("process_label", "apparmor", "cgroup"):
+        if flag in o:
+            raise NotSupportedYet(f"exec --{flag.replace('_', '-')}")
+    if not args:
+        raise UsageError("exec takes <container-id> <command> [args...]")
+    fds = o.get("preserve_fds", "0")
+    if not fds.isdigit():
+        raise UsageError(f"--preserve-fds: {fds!r} is not a number")
+    opts = ExecOptions(
+        args=args[1:], process_file=o.get("process"), cwd=o.get("cwd"), env=o.get("env", []),
+        user=o.get("user"), additional_gids=o.get("additional_gids", []),
+        caps=o.get("cap", []), no_new_privs=o.get("no_new_privs", False),
+        tty=o.get("tty", False), console_socket=o.get("console_socket"),
+        detach=o.get("detach", False), pid_file=o.get("pid_file"), preserve_fds=int(fds))
+    return exec_in(g["root"], args[0], opts)
+
+
 def cmd_not_yet(name):
     def run(g, o, args):
         from pyrun.errors import NotSupportedYet
@@ -322,7 +370,7 @@ HANDLERS = {
     "spec": cmd_spec, "create": cmd_create, "run": cmd_run, "start": cmd_start,
     "state": cmd_state, "list": cmd_list, "kill": cmd_kill, "delete": cmd_delete,
     "pause": cmd_pause, "resume": cmd_resume, "ps": cmd_ps, "events": cmd_events,
-    "update": cmd_update,
+    "update": cmd_update, "exec": cmd_exec,
     **{name: cmd_not_yet(name) for name in NOT_YET},
 }
 

@@ -180,6 +180,7 @@ class Config:
         "mounts",
         "oci_version",
         "process",
+        "process_json",
         "root",
     )
 
@@ -189,6 +190,7 @@ class Config:
         self.root: Root | None = None
         self.mounts: list[Mount] = []
         self.process: Process | None = None
+        self.process_json: dict = {}
         self.hostname = ""
         self.domainname = ""
         self.hooks: dict[str, list[dict]] = {}
@@ -285,6 +287,7 @@ def parse(doc, bundle: str, *, need_process: bool = True) -> Config:
     cfg.mounts = _each("mounts", doc.get("mounts", []), _mount)
     if doc.get("process") is not None:
         cfg.process = parse_process(doc["process"], "process")
+        cfg.process_json = doc["process"]  # kept in state.json: exec starts from it
     elif need_process:
         _fail("process", "missing (needed to create a container)")
     cfg.hostname = _str("hostname", doc.get("hostname", ""))

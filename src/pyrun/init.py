@@ -157,7 +157,8 @@ def container_init(cfg: Config, chan: Channel, opts: InitOptions, gate: CgroupGa
         gate.wait()
         proc = cfg.process
         program = find_program(proc)
-        prepare_process(proc, opts)
+        prepare_process(proc, new_keyring=not opts.no_new_keyring,
+                        preserve_fds=opts.preserve_fds)
         chan.send({"type": "created"})
         wait_for_start(fifo)
         exec_program(program, proc)
@@ -248,7 +249,7 @@ def set_identity(cfg: Config) -> None:
             system.set_sysctl(key, value)
 
 
-def prepare_process(proc: Process, opts: InitOptions) -> None:
+def prepare_process(proc: Process, *, new_keyring: bool, preserve_fds: int) -> None:
     """Limits, identity and privileges, in the only order that works: what needs root
     first (rlimits, oom_score_adj, keyring, bounding set), then the uid switch keeping
     capabilities, then the final capability sets and no_new_privs."""
@@ -258,7 +259,7 @@ def prepare_process(proc: Process, opts: InitOptions) -> None:
     if proc.oom_score_adj is not None:
         with Step(f"set oom_score_adj {proc.oom_score_adj}"):
             user.set_oom_score_adj(proc.oom_score_adj)
-    if not opts.no_new_keyring:
+    if new_keyring:
         with Step("join a new session keyring"):
             _new_session_keyring()
     caps = _capability_numbers(proc)
@@ -278,7 +279,7 @@ def prepare_process(proc: Process, opts: InitOptions) -> None:
         with Step("set no_new_privs"):
             capabilities.set_no_new_privs()
     os.umask(DEFAULT_UMASK if u.umask is None else u.umask)
-    keep_only_fds(3 + opts.preserve_fds)
+    keep_only_fds(3 + preserve_fds)
 
 
 def find_program(proc: Process) -> str:
@@ -336,6 +337,44 @@ def exec_program(program: str, proc: Process):
     _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
     with Step(f'exec "{proc.args[0]}"'):
         os.execve(program, proc.args, env)
+
+
+# ---------------------------------------------------------------------------------------
+# `pyrun exec`: a new process in a running container's namespaces
+
+
+def exec_intermediate(chan: Channel, ns_fds: list[tuple[str, int]], cgroup, proc: Process,
+                      preserve_fds: int, close_fds: list[int]):
+    """Runs in the exec command's fork; never returns. Joins the container's cgroup and
+    namespaces (setns of a pid namespace applies to children), forks the process, reports
+    its pid, and exits."""
+    try:
+        for fd in close_fds:
+            os.close(fd)
+        with Step("join the container's cgroup"):
+            cgroup.add(0)
+        for kind, fd in ns_fds:
+            with Step(f"join the container's {kind} namespace"):
+                namespaces.join([(kind, fd)])
+        pid = os.fork()
+        if pid == 0:
+            exec_process(chan, proc, preserve_fds)
+        chan.send({"type": "pid", "pid": pid})
+        os._exit(0)
+    except BaseException as e:
+        _report_and_exit(chan, e)
+
+
+def exec_process(chan: Channel, proc: Process, preserve_fds: int):
+    """The exec'd process: the container's process settings, then execve. Never returns;
+    the channel closes at execve (close-on-exec), which tells pyrun it worked."""
+    try:
+        os.setsid()
+        program = find_program(proc)
+        prepare_process(proc, new_keyring=False, preserve_fds=preserve_fds)
+        exec_program(program, proc)
+    except BaseException as e:
+        _report_and_exit(chan, e)
 
 
 # ---------------------------------------------------------------------------------------

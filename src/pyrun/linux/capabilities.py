@@ -5,6 +5,10 @@ objects at import (~5 ms, a sixth of a whole `pyrun run`). Ambient capabilities 
 the shim: python-prctl 1.8 has no PR_CAP_AMBIENT.
 """
 
+# Imported here, not in the functions: they run after pivot_root or setns into the
+# container's mount namespace, where Python can no longer find extension modules.
+import _prctl
+
 from pyrun.linux import syscalls as real_syscalls
 
 # Capability numbers (include/uapi/linux/capability.h), by name without the CAP_ prefix.
@@ -34,8 +38,6 @@ def last_cap() -> int:
 
 def drop_bounding(keep: set[int]) -> None:
     """Drop every capability not in `keep` from the bounding set (needs CAP_SETPCAP)."""
-    import _prctl
-
     for cap in range(last_cap() + 1):
         if cap not in keep and _prctl.prctl(_prctl.PR_CAPBSET_READ, cap):
             _prctl.prctl(_prctl.PR_CAPBSET_DROP, cap)
@@ -43,15 +45,11 @@ def drop_bounding(keep: set[int]) -> None:
 
 def set_keepcaps(on: bool) -> None:
     """Keep permitted capabilities across the setuid away from root."""
-    import _prctl
-
     _prctl.prctl(_prctl.PR_SET_KEEPCAPS, 1 if on else 0)
 
 
 def set_process_caps(effective: set[int], permitted: set[int], inheritable: set[int]) -> None:
     """capset(2): exactly these sets, every other capability cleared."""
-    import _prctl
-
     every = range(last_cap() + 1)
     _prctl.set_caps(
         sorted(effective), sorted(permitted), sorted(inheritable),
@@ -74,8 +72,6 @@ def set_ambient(ambient: set[int], permitted: set[int], inheritable: set[int],
 
 
 def set_no_new_privs() -> None:
-    import _prctl
-
     _prctl.prctl(_prctl.PR_SET_NO_NEW_PRIVS, 1)
 
 

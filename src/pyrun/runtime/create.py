@@ -121,6 +121,7 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
         owner="",
         oci_version=cfg.oci_version,
         annotations=cfg.annotations,
+        process=cfg.process_json,
     )
     c.save()
     if opts.pid_file:

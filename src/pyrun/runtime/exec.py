@@ -1,0 +1,165 @@
+"""`pyrun exec`: run another process in a running container.
+
+The process starts from the container's own `process` (kept in state.json at create) with
+the command line's changes, or from `--process FILE`. A fork joins the container's cgroup
+and namespaces and forks the process inside them (see pyrun.init.exec_intermediate); in the
+foreground pyrun then waits for it like `run` does and exits with its status.
+"""
+
+import os
+
+from pyrun import config, fastjson, state
+from pyrun.errors import NotSupportedYet, PyrunError
+from pyrun.init import exec_intermediate
+from pyrun.linux import namespaces
+from pyrun.linux.sync import Channel, ChannelClosed
+from pyrun.runtime import common
+from pyrun.runtime.create import write_pid_file
+
+
+class ExecOptions:
+    __slots__ = ("args", "process_file", "cwd", "env", "user", "additional_gids", "caps",
+                 "no_new_privs", "tty", "console_socket", "detach", "pid_file",
+                 "preserve_fds")
+
+    def __init__(self, args=(), process_file=None, cwd=None, env=(), user=None,
+                 additional_gids=(), caps=(), no_new_privs=False, tty=False,
+                 console_socket=None, detach=False, pid_file=None, preserve_fds=0):
+        self.args = list(args)
+        self.process_file = process_file
+        self.cwd = cwd
+        self.env = list(env)
+        self.user = user
+        self.additional_gids = list(additional_gids)
+        self.caps = list(caps)
+        self.no_new_privs = no_new_privs
+        self.tty = tty
+        self.console_socket = console_socket
+        self.detach = detach
+        self.pid_file = pid_file
+        self.preserve_fds = preserve_fds
+
+
+def exec_in(root: str, container_id: str, opts: ExecOptions) -> int:
+    c = state.open_container(root, container_id)
+    status = common.status_of(c)
+    if status == "paused":
+        raise PyrunError("cannot exec in a paused container (resume it first)")
+    if status != "running":
+        raise PyrunError("container not running")
+    proc = process_for(c, opts)
+    if proc.terminal or opts.console_socket:
+        raise NotSupportedYet("exec --tty (and --console-socket)")
+    if not opts.detach:
+        import _prctl
+
+        _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)  # the process is our grandchild
+    pid = _start(c, proc, opts.preserve_fds)
+    if opts.pid_file:
+        write_pid_file(opts.pid_file, pid)
+    if opts.detach:
+        return 0
+    from pyrun.runtime.run import wait_for_init
+
+    return wait_for_init(pid)
+
+
+def process_for(c: state.Container, opts: ExecOptions) -> config.Process:
+    """The process to run: --process FILE, or the container's process with the changes."""
+    if opts.process_file:
+        return config.parse_process(_read_json(opts.process_file), "process")
+    if not opts.args:
+        raise PyrunError("exec needs a command (or --process FILE)")
+    doc = dict(c.data.get("process") or {})
+    doc["args"] = opts.args
+    doc["terminal"] = opts.tty
+    doc["env"] = _merged_env(doc.get("env", []), opts.env)
+    if opts.cwd:
+        doc["cwd"] = opts.cwd
+    doc["user"] = _user(doc.get("user", {}), opts.user, opts.additional_gids)
+    if opts.caps:
+        caps = {k: list(v) for k, v in (doc.get("capabilities") or {}).items()}
+        for kind in ("bounding", "effective", "permitted"):
+            caps[kind] = caps.get(kind, []) + [c.upper() for c in opts.caps]
+        doc["capabilities"] = caps
+    if opts.no_new_privs:
+        doc["noNewPrivileges"] = True
+    return config.parse_process(doc, "process")
+
+
+def _start(c: state.Container, proc: config.Process, preserve_fds: int) -> int:
+    """Fork into the container; returns the process's pid once it has exec'd."""
+    ns_fds = namespaces.open_paths(_namespaces_to_join(c.pid))
+    parent, child = Channel.pair()
+    group = common.cgroup_of(c)
+    pid = os.fork()
+    if pid == 0:
+        exec_intermediate(child, ns_fds, group, proc, preserve_fds, [parent.fileno()])
+    child.close()
+    for _, fd in ns_fds:
+        os.close(fd)
+    try:
+        message = parent.recv()
+    except ChannelClosed:
+        message = {"type": "error", "message": "exec setup process exited without a word"}
+    finally:
+        os.waitpid(pid, 0)
+    if message.get("type") != "pid":
+        raise PyrunError(message.get("message", f"unexpected message {message}"))
+    try:
+        failure = parent.recv()  # nothing but end-of-file once execve closed the channel
+    except ChannelClosed:
+        return message["pid"]
+    finally:
+        parent.close()
+    raise PyrunError(failure.get("message", f"unexpected message {failure}"))
+
+
+def _namespaces_to_join(init_pid: int) -> dict[str, str]:
+    """Every namespace of the container's init that differs from ours, by /proc path."""
+    paths = {}
+    for kind in namespaces.JOIN_ORDER:
+        name = namespaces.proc_name(kind)
+        theirs = f"/proc/{init_pid}/ns/{name}"
+        try:
+            if os.readlink(theirs) != os.readlink(f"/proc/self/ns/{name}"):
+                paths[kind] = theirs
+        except FileNotFoundError:
+            continue  # a namespace kind this kernel lacks (time, before 5.6)
+    return paths
+
+
+def _merged_env(base: list[str], extra: list[str]) -> list[str]:
+    """`-e NAME=value` overrides the container's NAME; new names are added."""
+    env = {e.split("=", 1)[0]: e for e in base}
+    for entry in extra:
+        if "=" not in entry:
+            raise PyrunError(f"--env {entry!r}", "expected NAME=value")
+        env[entry.split("=", 1)[0]] = entry
+    return list(env.values())
+
+
+def _user(base: dict, spec: str | None, gids: list[str]) -> dict:
+    user = dict(base)
+    if spec:
+        uid, _, gid = spec.partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise PyrunError(f"--user {spec!r}", "expected uid[:gid] as numbers")
+        user["uid"] = int(uid)
+        if gid:
+            user["gid"] = int(gid)
+    if gids:
+        if not all(g.isdigit() for g in gids):
+            raise PyrunError(f"--additional-gids {gids}", "expected numbers")
+        user["additionalGids"] = [int(g) for g in gids]
+    return user
+
+
+def _read_json(path: str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return fastjson.loads(f.read())
+    except OSError as e:
+        raise PyrunError(f"--process {path}", e.strerror or str(e)) from None
+    except ValueError as e:
+        raise PyrunError(f"--process {path}", f"not valid JSON: {e}") from None
