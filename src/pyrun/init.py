@@ -41,23 +41,20 @@ DEFAULT_UMASK = 0o022
 class InitOptions:
     """What the command line adds to the config."""
 
-    __slots__ = (
-        "cgroup_mounts",
-        "close_fds",
-        "fifo_path",
-        "no_new_keyring",
-        "no_pivot",
-        "preserve_fds",
-    )
+    __slots__ = ("fifo_path", "no_pivot", "no_new_keyring", "preserve_fds", "cgroup_mounts",
+                 "close_fds", "hooks", "runtime_hooks")
 
     def __init__(self, fifo_path, no_pivot=False, no_new_keyring=False,
-                 preserve_fds=0, cgroup_mounts=(), close_fds=()):
+                 preserve_fds=0, cgroup_mounts=(), close_fds=(), hooks=None,
+                 runtime_hooks=False):
         self.fifo_path = fifo_path
         self.no_pivot = no_pivot
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds  # fds 3 .. 3+N-1 stay open in the container
         self.cgroup_mounts = list(cgroup_mounts)  # (name, host dir) for a "cgroup" mount
         self.close_fds = list(close_fds)  # P's fds the children must not keep (the lock)
+        self.hooks = hooks or {}  # the hooks the init runs: createContainer, startContainer
+        self.runtime_hooks = runtime_hooks  # P has prestart/createRuntime hooks to run
 
 
 class Step:
@@ -151,7 +148,7 @@ def container_init(cfg: Config, chan: Channel, opts: InitOptions, gate: CgroupGa
                 network.loopback_up()
         with Step(f"open {opts.fifo_path}"):
             fifo = os.open(opts.fifo_path, os.O_PATH | os.O_CLOEXEC)
-        prepare_rootfs(cfg, opts, gate)
+        hook_state = prepare_rootfs(cfg, opts, gate, chan)
         set_identity(cfg)  # before finalize_rootfs makes /proc/sys read-only
         finalize_rootfs(cfg)
         gate.wait()
@@ -160,15 +157,17 @@ def container_init(cfg: Config, chan: Channel, opts: InitOptions, gate: CgroupGa
         prepare_process(proc, new_keyring=not opts.no_new_keyring,
                         preserve_fds=opts.preserve_fds)
         chan.send({"type": "created"})
-        wait_for_start(fifo)
+        started = wait_for_start(fifo)
+        run_start_hooks(opts, hook_state, started)
         exec_program(program, proc)
     except BaseException as e:
         _report_and_exit(chan, e)
 
 
-def prepare_rootfs(cfg: Config, opts: InitOptions, gate: CgroupGate) -> None:
+def prepare_rootfs(cfg: Config, opts: InitOptions, gate: CgroupGate, chan: Channel):
     """The mount table, from the host's view to the container's (with finalize_rootfs,
-    every mount is here)."""
+    every mount is here). The create hooks run between the mounts and pivot_root; returns
+    the state they were given (None without hooks), for startContainer."""
     rootfs = cfg.root.path
     with Step("make / rslave"):
         # rslave, as runc: unmounts on the host still reach us (so we never pin a host
@@ -191,12 +190,14 @@ def prepare_rootfs(cfg: Config, opts: InitOptions, gate: CgroupGate) -> None:
             os.close(paths.make_dirs(rootfd, cfg.process.cwd))
     finally:
         os.close(rootfd)
+    hook_state = run_create_hooks(opts, gate, chan)
     if opts.no_pivot:
         with Step("move rootfs to / (--no-pivot)"):
             mounts.move_root(rootfs)
     else:
         with Step(f"pivot_root {rootfs}"):
             mounts.pivot_root(rootfs)
+    return hook_state
 
 
 def finalize_rootfs(cfg: Config) -> None:
@@ -317,13 +318,55 @@ def keep_only_fds(first_closed: int) -> None:
                 pass
 
 
-def wait_for_start(fifo_fd: int) -> None:
-    """Block until `pyrun start` opens exec.fifo for reading, then tell it we go."""
+def run_create_hooks(opts: InitOptions, gate: CgroupGate, chan: Channel):
+    """prestart and createRuntime (P runs them, in the runtime namespace), then
+    createContainer (here, in the container's namespaces, before pivot_root)."""
+    if not (opts.runtime_hooks or opts.hooks):
+        return None
+    from pyrun.linux import hooks
+
+    hooks.preload()  # startContainer runs after pivot_root, where the stdlib is out of reach
+    gate.wait()
+    chan.send({"type": "run runtime hooks"})
+    reply = chan.recv()
+    if reply.get("type") != "runtime hooks done":
+        raise InitError(f"expected runtime hooks done, got {reply}")
+    _run_hooks(opts, "createContainer", reply["state"])
+    return reply["state"]
+
+
+def run_start_hooks(opts: InitOptions, hook_state, fifo_fd: int) -> None:
+    """startContainer, after start and before execve. A failure is written to exec.fifo,
+    which `pyrun start` reads until execve closes it."""
+    if not opts.hooks.get("startContainer"):
+        return
+    try:
+        _run_hooks(opts, "startContainer", dict(hook_state, status="created"))
+    except InitError as e:
+        os.write(fifo_fd, str(e).encode())
+        raise
+
+
+def _run_hooks(opts: InitOptions, name: str, hook_state: dict) -> None:
+    entries = opts.hooks.get(name)
+    if not entries:
+        return
+    from pyrun.linux import hooks
+
+    try:
+        hooks.run_hooks([hooks.Hook.from_json(h) for h in entries], hook_state, name=name)
+    except hooks.HookError as e:
+        raise InitError(e.message) from None
+
+
+def wait_for_start(fifo_fd: int) -> int:
+    """Block until `pyrun start` opens exec.fifo for reading, then tell it we go. The write
+    end stays open (close-on-exec) until execve: `start` reads to its end."""
     with Step("wait for start on exec.fifo"):
         fd = os.open(paths.fd_path(fifo_fd), os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
-        os.close(fd)
         os.close(fifo_fd)
+    return fd
 
 
 def exec_program(program: str, proc: Process):

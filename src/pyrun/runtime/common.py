@@ -59,3 +59,27 @@ def destroy(c: state.Container) -> None:
             group.kill_all()
             group.destroy()
     c.remove_dir()
+
+
+# --- hooks run by pyrun itself (the runtime namespace); see pyrun.linux.hooks
+
+
+def hook_state(data: dict, status: str, pid: int | None) -> dict:
+    from pyrun.linux.hooks import state_for_hooks
+
+    return state_for_hooks(oci_version=data.get("oci_version", ""), container_id=data["id"],
+                           status=status, pid=pid, bundle=data.get("bundle", ""),
+                           annotations=data.get("annotations") or {})
+
+
+def run_warning_hooks(data: dict, name: str, status: str, pid: int | None) -> None:
+    """poststart and poststop: a failure is a warning and the rest still run (runtime.md)."""
+    entries = (data.get("hooks") or {}).get(name)
+    if not entries:
+        return
+    from pyrun.errors import warn
+    from pyrun.linux.hooks import Hook, run_hooks_best_effort
+
+    hooks = [Hook.from_json(h) for h in entries]
+    for failure in run_hooks_best_effort(hooks, hook_state(data, status, pid), name=name):
+        warn(failure.message)

@@ -69,8 +69,6 @@ def refuse_unsupported(cfg: config.Config, opts: CreateOptions) -> None:
     """Features of later work: a clear error, never a silent no-op."""
     if cfg.process.terminal or opts.console_socket:
         raise NotSupportedYet("process.terminal (and --console-socket)")
-    if cfg.hooks:
-        raise NotSupportedYet(f"config.json: hooks.{next(iter(cfg.hooks))}")
 
 
 
@@ -78,7 +76,10 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
                opts: CreateOptions) -> Created:
     # Record what destroy() needs before making it, so a failure at any point below
     # knows what to remove.
-    c.data = {"id": c.id, "cgroup_path": cgroup_path}
+    c.data = {"id": c.id, "cgroup_path": cgroup_path, "oci_version": cfg.oci_version,
+              "bundle": cfg.bundle, "annotations": cfg.annotations}
+    if cfg.hooks:
+        c.data["hooks"] = cfg.hooks  # poststart and poststop run from start and delete
     group = cgroups.open_group(cgroup_path)
     try:
         group.create()
@@ -96,6 +97,8 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
         fifo_path=c.fifo_path, no_pivot=opts.no_pivot,
         no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
         cgroup_mounts=group.mount_sources(), close_fds=[c._lock_fd, parent.fileno()],
+        hooks={k: v for k, v in cfg.hooks.items() if k in ("createContainer", "startContainer")},
+        runtime_hooks=any(k in cfg.hooks for k in ("prestart", "createRuntime")),
     )
     pid = os.fork()
     if pid == 0:
@@ -107,22 +110,15 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
         group.add(init_pid)  # while the init builds its rootfs: see pyrun.init
     except cgroups.CgroupError as e:
         if process.start_time(init_pid) is None:
-            _await_created(parent)  # the init died first: report its own error
+            _await_created(parent, c)  # the init died first: report its own error
         raise PyrunError(f"join cgroup {e.what}", e.reason) from None
     try:
         parent.send({"type": "cgroup joined"})
     except BrokenPipeError:
         pass  # the init died during setup: its own error is waiting on the channel
-    _await_created(parent)
-    c.data.update(
-        bundle=cfg.bundle,
-        rootfs=cfg.root.path,
-        created=_rfc3339_now(),
-        owner="",
-        oci_version=cfg.oci_version,
-        annotations=cfg.annotations,
-        process=cfg.process_json,
-    )
+    _await_created(parent, c)
+    c.data.update(rootfs=cfg.root.path, created=_rfc3339_now(), owner="",
+                  process=cfg.process_json)
     c.save()
     if opts.pid_file:
         write_pid_file(opts.pid_file, init_pid)
@@ -148,13 +144,32 @@ def _await_init_pid(chan: Channel, intermediate_pid: int) -> int:
     return message["pid"]
 
 
-def _await_created(chan: Channel) -> None:
-    try:
-        message = chan.recv()
-    except ChannelClosed:
-        raise PyrunError("container init exited during setup") from None
+def _await_created(chan: Channel, c: state.Container) -> None:
+    """Wait for "created", running the prestart and createRuntime hooks when the init asks
+    (after its mounts, before pivot_root: runtime.md, "Lifecycle" step 5)."""
+    while True:
+        try:
+            message = chan.recv()
+        except ChannelClosed:
+            raise PyrunError("container init exited during setup") from None
+        if message.get("type") != "run runtime hooks":
+            break
+        chan.send({"type": "runtime hooks done", "state": _run_create_hooks(c)})
     if message.get("type") != "created":
         raise PyrunError(message.get("message", f"unexpected message {message}"))
+
+
+def _run_create_hooks(c: state.Container) -> dict:
+    from pyrun.linux.hooks import Hook, HookError, run_hooks
+
+    hook_state = common.hook_state(c.data, "creating", c.pid)
+    for name in ("prestart", "createRuntime"):
+        hooks = [Hook.from_json(h) for h in c.data.get("hooks", {}).get(name, [])]
+        try:
+            run_hooks(hooks, hook_state, name=name)
+        except HookError as e:
+            raise PyrunError(e.message) from None
+    return hook_state
 
 
 def write_pid_file(path: str, pid: int) -> None:

@@ -27,3 +27,4 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         raise PyrunError(f"cannot delete container {container_id} that is not stopped: "
                          f"{status}")
     common.destroy(c)
+    common.run_warning_hooks(c.data, "poststop", "stopped", None)

@@ -29,6 +29,7 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False,
     c = created.container
     try:
         release(c)
+        common.run_warning_hooks(c.data, "poststart", "running", c.pid)
     except BaseException:
         common.destroy(c)
         # An init that died at the last step said why on the channel: report that.
@@ -46,6 +47,7 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False,
         if not keep:
             c.lock()
             common.destroy(c)
+            common.run_warning_hooks(c.data, "poststop", "stopped", None)
     if exec_error:
         raise PyrunError(exec_error)
     return status

@@ -23,6 +23,7 @@ def start(root: str, container_id: str) -> None:
     if status != "created":
         raise PyrunError(f"cannot start an already {status} container")
     release(c)
+    common.run_warning_hooks(c.data, "poststart", "running", c.pid)
 
 
 def release(c: state.Container) -> None:
@@ -39,6 +40,25 @@ def release(c: state.Container) -> None:
                 raise PyrunError("container init exited before start")
         if os.read(fd, 1) != b"0":
             raise PyrunError("container init exited before start")
+        error = _read_to_end(fd)
     finally:
         os.close(fd)
     os.unlink(c.fifo_path)
+    if error:
+        raise PyrunError(error)
+
+
+def _read_to_end(fd: int) -> str:
+    """After its "0" the init holds the fifo open until execve (close-on-exec), so end of
+    file means the program runs; anything written first is why it does not (a failing
+    startContainer hook). Waiting for it also orders startContainer before poststart."""
+    chunks = []
+    while True:
+        select.select([fd], [], [])
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            return b"".join(chunks).decode(errors="replace").strip()
+        chunks.append(chunk)
