@@ -187,7 +187,7 @@ def cmd_spec(g, o, args):
     return 0
 
 
-def _create_options(o):
+def _create_options(o, detached: bool):
     from pyrun.runtime.create import CreateOptions
 
     fds = o.get("preserve_fds", "0")
@@ -199,7 +199,7 @@ def _create_options(o):
                          console_socket=o.get("console_socket"),
                          no_pivot=o.get("no_pivot", False),
                          no_new_keyring=o.get("no_new_keyring", False),
-                         preserve_fds=int(fds) + extra)
+                         preserve_fds=int(fds) + extra, detached=detached)
 
 
 def _warm_up_cgroups():
@@ -214,7 +214,7 @@ def cmd_create(g, o, args):
     _warm_up_cgroups()
     from pyrun.runtime.create import create
 
-    create(g["root"], _one_id(args), _create_options(o))
+    create(g["root"], _one_id(args), _create_options(o, detached=True))
     return 0
 
 
@@ -222,7 +222,8 @@ def cmd_run(g, o, args):
     _warm_up_cgroups()
     from pyrun.runtime.run import run
 
-    return run(g["root"], _one_id(args), _create_options(o), detach=o.get("detach", False),
+    detach = o.get("detach", False)
+    return run(g["root"], _one_id(args), _create_options(o, detached=detach), detach=detach,
                keep=o.get("keep", False))
 
 

@@ -30,6 +30,7 @@ from pyrun.linux import (
     paths,
     rlimits,
     system,
+    tty,
     user,
 )
 from pyrun.linux import syscalls as sc
@@ -42,11 +43,11 @@ class InitOptions:
     """What the command line adds to the config."""
 
     __slots__ = ("fifo_path", "no_pivot", "no_new_keyring", "preserve_fds", "cgroup_mounts",
-                 "close_fds", "hooks", "runtime_hooks")
+                 "close_fds", "hooks", "runtime_hooks", "terminal")
 
     def __init__(self, fifo_path, no_pivot=False, no_new_keyring=False,
                  preserve_fds=0, cgroup_mounts=(), close_fds=(), hooks=None,
-                 runtime_hooks=False):
+                 runtime_hooks=False, terminal=False):
         self.fifo_path = fifo_path
         self.no_pivot = no_pivot
         self.no_new_keyring = no_new_keyring
@@ -55,6 +56,7 @@ class InitOptions:
         self.close_fds = list(close_fds)  # P's fds the children must not keep (the lock)
         self.hooks = hooks or {}  # the hooks the init runs: createContainer, startContainer
         self.runtime_hooks = runtime_hooks  # P has prestart/createRuntime hooks to run
+        self.terminal = terminal  # process.terminal: a pty from the container's devpts
 
 
 class Step:
@@ -149,6 +151,8 @@ def container_init(cfg: Config, chan: Channel, opts: InitOptions, gate: CgroupGa
         with Step(f"open {opts.fifo_path}"):
             fifo = os.open(opts.fifo_path, os.O_PATH | os.O_CLOEXEC)
         hook_state = prepare_rootfs(cfg, opts, gate, chan)
+        if opts.terminal:
+            setup_terminal(cfg, chan)
         set_identity(cfg)  # before finalize_rootfs makes /proc/sys read-only
         finalize_rootfs(cfg)
         gate.wait()
@@ -215,6 +219,36 @@ def finalize_rootfs(cfg: Config) -> None:
     if propagation:
         with Step(f"set / propagation {cfg.linux.rootfs_propagation}"):
             mounts.set_root_propagation(propagation)
+
+
+def setup_terminal(cfg: Config, chan: Channel) -> None:
+    """process.terminal: a pty from the container's own devpts (after pivot_root, so
+    /dev/ptmx is the container's), also seen as /dev/console; its master goes to pyrun
+    (for the console socket, or to proxy) and its slave becomes our controlling terminal
+    and stdio. Only the slave is chowned to the container's uid: never the host's stdio."""
+    proc = cfg.process
+    with Step("allocate a pty in the container's devpts"):
+        master, slave, slave_path = tty.open_pty_in_devpts()
+    size = proc.console_size
+    if size and size[0] and size[1]:
+        with Step("set the console size"):
+            tty.set_window_size(master, size[0], size[1])
+    if not _dev_is_bound(cfg):
+        with Step("bind the pty to /dev/console"):
+            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
+            sc.mount(slave_path, "/dev/console", None, sc.MS_BIND)
+    chan.send({"type": "console"}, fds=[master])
+    os.close(master)
+    with Step("make the pty the controlling terminal"):
+        tty.make_controlling_terminal(slave)
+        os.fchown(0, proc.user.uid, -1)
+
+
+def _dev_is_bound(cfg: Config) -> bool:
+    """/dev comes from the host (a bind): pyrun makes no device nodes in it."""
+    return any(m.destination == "/dev" and (m.type == "bind" or
+                                            {"bind", "rbind"} & set(m.options))
+               for m in cfg.mounts)
 
 
 def mount_one(rootfd: int, cfg: Config, m, opts: InitOptions) -> bool:

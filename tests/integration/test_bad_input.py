@@ -234,7 +234,7 @@ CASES = [
          edit=setv("process.rlimits", [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 2048}])),
     Case("oomScoreAdj-above-1000", ("process.oomScoreAdj",),
          edit=setv("process.oomScoreAdj", 1001)),
-    Case("terminal-without-console-socket", ("console-socket", "process.terminal"),
+    Case("terminal-without-console-socket", ("console socket", "tty"),
          edit=setv("process.terminal", True)),
     # linux
     Case("namespace-unknown-type", ("linux.namespaces", "nosuchns"),

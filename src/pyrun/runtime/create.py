@@ -10,7 +10,7 @@ import os
 import time
 
 from pyrun import config, state
-from pyrun.errors import NotSupportedYet, PyrunError
+from pyrun.errors import PyrunError
 from pyrun.init import InitOptions, intermediate
 from pyrun.linux import cgroups, process
 from pyrun.linux.cgroups.devices import effective_rules
@@ -19,31 +19,28 @@ from pyrun.runtime import common
 
 
 class CreateOptions:
-    __slots__ = (
-        "bundle",
-        "console_socket",
-        "no_new_keyring",
-        "no_pivot",
-        "pid_file",
-        "preserve_fds",
-    )
+    __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring",
+                 "preserve_fds", "detached")
 
     def __init__(self, bundle=".", pid_file=None, console_socket=None, no_pivot=False,
-                 no_new_keyring=False, preserve_fds=0):
+                 no_new_keyring=False, preserve_fds=0, detached=True):
         self.bundle = bundle
         self.pid_file = pid_file
         self.console_socket = console_socket
         self.no_pivot = no_pivot
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
+        self.detached = detached  # pyrun exits before the container: create, run -d
 
 
 class Created:
-    """A container just created: its state, and the channel to its init (until exec)."""
+    """A container just created: its state, the channel to its init (until exec), and the
+    pty master when pyrun itself is to proxy the container's terminal."""
 
-    def __init__(self, container: state.Container, channel: Channel):
+    def __init__(self, container: state.Container, channel: Channel, console: int | None):
         self.container = container
         self.channel = channel
+        self.console = console
 
 
 def create(root: str, container_id: str, opts: CreateOptions) -> Created:
@@ -53,7 +50,7 @@ def create(root: str, container_id: str, opts: CreateOptions) -> Created:
     if not os.path.isdir(bundle):
         raise PyrunError(f"bundle {bundle}", "no such directory")
     cfg = config.load(bundle)
-    refuse_unsupported(cfg, opts)
+    check_terminal(cfg, opts)
     cgroup_path = cgroups.resolve_path(cfg.linux.cgroups_path, container_id)
     c = state.Container(root, container_id)
     c.create_dir()
@@ -65,10 +62,13 @@ def create(root: str, container_id: str, opts: CreateOptions) -> Created:
         raise
 
 
-def refuse_unsupported(cfg: config.Config, opts: CreateOptions) -> None:
-    """Features of later work: a clear error, never a silent no-op."""
-    if cfg.process.terminal or opts.console_socket:
-        raise NotSupportedYet("process.terminal (and --console-socket)")
+def check_terminal(cfg: config.Config, opts: CreateOptions) -> None:
+    """runc's rules: a detached terminal goes to a console socket, and only then."""
+    if cfg.process.terminal and opts.detached and not opts.console_socket:
+        raise PyrunError("cannot allocate tty if pyrun will detach without setting "
+                         "console socket")
+    if opts.console_socket and not (cfg.process.terminal and opts.detached):
+        raise PyrunError("cannot use console socket if pyrun will not detach or allocate tty")
 
 
 
@@ -92,11 +92,16 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     # Writable by all (chmod: mkfifo's mode is cut by the umask): the init opens it after
     # switching to the container's uid. Only the init can reach it: the directory is 0700.
     os.chmod(c.fifo_path, 0o622)
+    console_socket = _connect_console_socket(opts.console_socket)
     parent, child = Channel.pair()
+    close_fds = [c._lock_fd, parent.fileno()]
+    if console_socket is not None:
+        close_fds.append(console_socket.fileno())
     init_opts = InitOptions(
         fifo_path=c.fifo_path, no_pivot=opts.no_pivot,
         no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
-        cgroup_mounts=group.mount_sources(), close_fds=[c._lock_fd, parent.fileno()],
+        cgroup_mounts=group.mount_sources(), close_fds=close_fds,
+        terminal=cfg.process.terminal,
         hooks={k: v for k, v in cfg.hooks.items() if k in ("createContainer", "startContainer")},
         runtime_hooks=any(k in cfg.hooks for k in ("prestart", "createRuntime")),
     )
@@ -110,19 +115,19 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
         group.add(init_pid)  # while the init builds its rootfs: see pyrun.init
     except cgroups.CgroupError as e:
         if process.start_time(init_pid) is None:
-            _await_created(parent, c)  # the init died first: report its own error
+            _await_created(parent, c, console_socket)  # the init died first: its own error
         raise PyrunError(f"join cgroup {e.what}", e.reason) from None
     try:
         parent.send({"type": "cgroup joined"})
     except BrokenPipeError:
         pass  # the init died during setup: its own error is waiting on the channel
-    _await_created(parent, c)
+    console = _await_created(parent, c, console_socket)
     c.data.update(rootfs=cfg.root.path, created=_rfc3339_now(), owner="",
                   process=cfg.process_json)
     c.save()
     if opts.pid_file:
         write_pid_file(opts.pid_file, init_pid)
-    return Created(c, parent)
+    return Created(c, parent, console)
 
 
 def device_allow_list(cfg: config.Config):
@@ -144,19 +149,54 @@ def _await_init_pid(chan: Channel, intermediate_pid: int) -> int:
     return message["pid"]
 
 
-def _await_created(chan: Channel, c: state.Container) -> None:
-    """Wait for "created", running the prestart and createRuntime hooks when the init asks
-    (after its mounts, before pivot_root: runtime.md, "Lifecycle" step 5)."""
+def _await_created(chan: Channel, c: state.Container, console_socket) -> int | None:
+    """Wait for "created". On the way, run the prestart and createRuntime hooks when the
+    init asks (after its mounts, before pivot_root: runtime.md, "Lifecycle" step 5), and
+    take the pty master it sends: to the console socket, or kept (returned) to proxy."""
+    console = None
     while True:
         try:
-            message = chan.recv()
+            message, fds = chan.recv_with_fds(1)
         except ChannelClosed:
             raise PyrunError("container init exited during setup") from None
-        if message.get("type") != "run runtime hooks":
+        kind = message.get("type")
+        if kind == "run runtime hooks":
+            chan.send({"type": "runtime hooks done", "state": _run_create_hooks(c)})
+        elif kind == "console" and fds:
+            console = _hand_over_console(fds[0], console_socket)
+        else:
             break
-        chan.send({"type": "runtime hooks done", "state": _run_create_hooks(c)})
     if message.get("type") != "created":
         raise PyrunError(message.get("message", f"unexpected message {message}"))
+    return console
+
+
+def _connect_console_socket(path: str | None):
+    """Connected before anything is made, as runc: a bad path fails early and cleanly."""
+    if not path:
+        return None
+    from pyrun.linux import tty
+
+    try:
+        return tty.connect_console_socket(path)
+    except OSError as e:
+        raise PyrunError(f"console socket {path}", e.strerror or str(e)) from None
+
+
+def _hand_over_console(master: int, console_socket) -> int | None:
+    if console_socket is None:
+        return master  # pyrun run in the foreground proxies it
+    from pyrun.linux import tty
+
+    try:
+        tty.send_master(console_socket, master)
+    except OSError as e:
+        raise PyrunError("send the pty master to the console socket",
+                         e.strerror or str(e)) from None
+    finally:
+        os.close(master)
+        console_socket.close()
+    return None
 
 
 def _run_create_hooks(c: state.Container) -> dict:

@@ -27,6 +27,7 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False,
         _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
     created = create(root, container_id, opts)
     c = created.container
+    terminal = Terminal(created.console) if created.console is not None else None
     try:
         release(c)
         common.run_warning_hooks(c.data, "poststart", "running", c.pid)
@@ -41,9 +42,11 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False,
     if detach:
         return 0
     try:
-        status = wait_for_init(c.pid)
+        status = wait_for_init(c.pid, terminal)
         exec_error = _init_error(created.channel)
     finally:
+        if terminal:
+            terminal.close()
         if not keep:
             c.lock()
             common.destroy(c)
@@ -53,9 +56,36 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False,
     return status
 
 
-def wait_for_init(init_pid: int) -> int:
-    """Forward signals to the init until it exits; reap every child re-parented to us.
-    Returns the shell-style status: the exit code, or 128+N when killed by signal N."""
+class Terminal:
+    """The container's pty as pyrun proxies it in the foreground (runc's behaviour): no
+    CR added to output, the window size of pyrun's own terminal, following its resizes.
+    Set up before start, so the program's first look at its size is already right."""
+
+    def __init__(self, master: int):
+        from pyrun.linux import tty
+
+        self.master = master
+        tty.clear_onlcr(master)
+        self.host = tty.open_host_terminal()  # None when pyrun has no terminal itself
+        self.old_winch = tty.follow_resizes(self.host, master) if self.host is not None \
+            else None
+
+    def proxy(self, child_exited) -> None:
+        from pyrun.linux import tty
+
+        tty.proxy(self.master, 0, 1, child_exited=child_exited, terminal_fd=self.host)
+
+    def close(self) -> None:
+        if self.host is not None:
+            _signal.signal(_signal.SIGWINCH, self.old_winch or _signal.SIG_DFL)
+            os.close(self.host)
+        os.close(self.master)
+
+
+def wait_for_init(init_pid: int, terminal: Terminal | None = None) -> int:
+    """Forward signals to the init until it exits, proxying its terminal if it has one;
+    reap every child re-parented to us. Returns the shell-style status: the exit code, or
+    128+N when killed by signal N."""
 
     def forward(signum, _frame):
         try:
@@ -65,13 +95,27 @@ def wait_for_init(init_pid: int) -> int:
 
     for sig in FORWARDED_SIGNALS:
         _signal.signal(sig, forward)
-    while True:
-        pid, status = os.waitpid(-1, 0)
-        if pid == init_pid:
-            break
+    statuses = {}
+    if terminal is not None:
+        terminal.proxy(lambda: _reap(init_pid, statuses, block=False))
+    _reap(init_pid, statuses, block=True)
     _reap_orphans()
-    code = os.waitstatus_to_exitcode(status)
+    code = os.waitstatus_to_exitcode(statuses[init_pid])
     return 128 - code if code < 0 else code
+
+
+def _reap(init_pid: int, statuses: dict, block: bool) -> bool:
+    """Reap children until the init's status is known (or, not blocking, none is left to
+    reap now); True once it is."""
+    while init_pid not in statuses:
+        try:
+            pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return False
+        statuses[pid] = status
+    return True
 
 
 def _reap_orphans() -> None:
