@@ -244,6 +244,20 @@ def setup_terminal(cfg: Config, chan: Channel) -> None:
         os.fchown(0, proc.user.uid, -1)
 
 
+def _exec_terminal(proc: Process, chan: Channel) -> None:
+    """exec --tty: a pty from the container's devpts (we are in its mount namespace)."""
+    with Step("allocate a pty in the container's devpts"):
+        master, slave, _ = tty.open_pty_in_devpts()
+        size = proc.console_size
+        if size and size[0] and size[1]:
+            tty.set_window_size(master, size[0], size[1])
+    chan.send({"type": "console"}, fds=[master])
+    os.close(master)
+    with Step("make the pty the controlling terminal"):
+        tty.make_controlling_terminal(slave)
+        os.fchown(0, proc.user.uid, -1)
+
+
 def _dev_is_bound(cfg: Config) -> bool:
     """/dev comes from the host (a bind): pyrun makes no device nodes in it."""
     return any(m.destination == "/dev" and (m.type == "bind" or
@@ -447,6 +461,8 @@ def exec_process(chan: Channel, proc: Process, preserve_fds: int):
     the channel closes at execve (close-on-exec), which tells pyrun it worked."""
     try:
         os.setsid()
+        if proc.terminal:
+            _exec_terminal(proc, chan)
         program = find_program(proc)
         prepare_process(proc, new_keyring=False, preserve_fds=preserve_fds)
         exec_program(program, proc)

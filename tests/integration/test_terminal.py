@@ -288,3 +288,62 @@ def test_foreground_run_with_redirected_stdio(make_bundle, container_id, state_r
             proc.wait()
         _delete(state_root, container_id)
         outer.close()
+
+
+# --- exec with a terminal
+
+
+def _running_sleeper(pyrun, make_bundle, container_id):
+    bundle = make_bundle(args=("sleep", "100"), name="sleeper")
+    assert pyrun("run", "-d", "-b", bundle, container_id).returncode == 0
+
+
+def test_exec_tty_in_the_foreground(pyrun, make_bundle, container_id, state_root):
+    _running_sleeper(pyrun, make_bundle, container_id)
+    outer = OuterTerminal(33, 99)
+    screen = Terminal(outer.master)
+    proc = None
+    try:
+        proc = subprocess.Popen(
+            [PYRUN, "--root", str(state_root), "exec", "-t", container_id, "sh", "-c",
+             "tty; stty size; exit 4"], stdin=outer.slave, stdout=outer.slave,
+            stderr=outer.slave, start_new_session=True,
+            preexec_fn=_become_session_leader_of(outer.path))
+        screen.process = proc
+        seen = screen.read_until("33 99")
+        assert "/dev/pts/" in seen
+        assert proc.wait(timeout=15) == 4
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        pyrun("delete", "--force", container_id)
+        outer.close()
+
+
+def test_exec_detached_tty_goes_to_the_console_socket(pyrun, make_bundle, container_id,
+                                                      tmp_path):
+    _running_sleeper(pyrun, make_bundle, container_id)
+    try:
+        with ConsoleSocket(str(tmp_path)) as console:
+            result = pyrun("exec", "-d", "-t", "--console-socket", console.path,
+                           container_id, "sh")
+            assert result.returncode == 0, result.stderr
+            console.wait_master()
+            console.write("echo $((6*7)); tty\n")
+            out = console.read_until("42")
+            assert "42" in out
+            console.write("exit\n")
+    finally:
+        pyrun("delete", "--force", container_id)
+
+
+def test_exec_detached_tty_without_a_socket_is_refused(pyrun, make_bundle, container_id):
+    _running_sleeper(pyrun, make_bundle, container_id)
+    try:
+        result = pyrun("exec", "-d", "-t", container_id, "sh")
+        assert result.returncode == 1
+        assert "cannot allocate tty if pyrun will detach without setting console socket" \
+            in result.stderr
+    finally:
+        pyrun("delete", "--force", container_id)

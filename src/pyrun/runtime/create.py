@@ -50,7 +50,7 @@ def create(root: str, container_id: str, opts: CreateOptions) -> Created:
     if not os.path.isdir(bundle):
         raise PyrunError(f"bundle {bundle}", "no such directory")
     cfg = config.load(bundle)
-    check_terminal(cfg, opts)
+    check_terminal(cfg.process.terminal, opts.detached, opts.console_socket)
     cgroup_path = cgroups.resolve_path(cfg.linux.cgroups_path, container_id)
     c = state.Container(root, container_id)
     c.create_dir()
@@ -62,12 +62,12 @@ def create(root: str, container_id: str, opts: CreateOptions) -> Created:
         raise
 
 
-def check_terminal(cfg: config.Config, opts: CreateOptions) -> None:
+def check_terminal(terminal: bool, detached: bool, console_socket: str | None) -> None:
     """runc's rules: a detached terminal goes to a console socket, and only then."""
-    if cfg.process.terminal and opts.detached and not opts.console_socket:
+    if terminal and detached and not console_socket:
         raise PyrunError("cannot allocate tty if pyrun will detach without setting "
                          "console socket")
-    if opts.console_socket and not (cfg.process.terminal and opts.detached):
+    if console_socket and not (terminal and detached):
         raise PyrunError("cannot use console socket if pyrun will not detach or allocate tty")
 
 
@@ -92,7 +92,7 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     # Writable by all (chmod: mkfifo's mode is cut by the umask): the init opens it after
     # switching to the container's uid. Only the init can reach it: the directory is 0700.
     os.chmod(c.fifo_path, 0o622)
-    console_socket = _connect_console_socket(opts.console_socket)
+    console_socket = connect_console_socket(opts.console_socket)
     parent, child = Channel.pair()
     close_fds = [c._lock_fd, parent.fileno()]
     if console_socket is not None:
@@ -163,7 +163,7 @@ def _await_created(chan: Channel, c: state.Container, console_socket) -> int | N
         if kind == "run runtime hooks":
             chan.send({"type": "runtime hooks done", "state": _run_create_hooks(c)})
         elif kind == "console" and fds:
-            console = _hand_over_console(fds[0], console_socket)
+            console = hand_over_console(fds[0], console_socket)
         else:
             break
     if message.get("type") != "created":
@@ -171,7 +171,7 @@ def _await_created(chan: Channel, c: state.Container, console_socket) -> int | N
     return console
 
 
-def _connect_console_socket(path: str | None):
+def connect_console_socket(path: str | None):
     """Connected before anything is made, as runc: a bad path fails early and cleanly."""
     if not path:
         return None
@@ -183,7 +183,7 @@ def _connect_console_socket(path: str | None):
         raise PyrunError(f"console socket {path}", e.strerror or str(e)) from None
 
 
-def _hand_over_console(master: int, console_socket) -> int | None:
+def hand_over_console(master: int, console_socket) -> int | None:
     if console_socket is None:
         return master  # pyrun run in the foreground proxies it
     from pyrun.linux import tty

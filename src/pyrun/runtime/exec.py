@@ -9,12 +9,17 @@ foreground pyrun then waits for it like `run` does and exits with its status.
 import os
 
 from pyrun import config, fastjson, state
-from pyrun.errors import NotSupportedYet, PyrunError
+from pyrun.errors import PyrunError
 from pyrun.init import exec_intermediate
 from pyrun.linux import namespaces
 from pyrun.linux.sync import Channel, ChannelClosed
 from pyrun.runtime import common
-from pyrun.runtime.create import write_pid_file
+from pyrun.runtime.create import (
+    check_terminal,
+    connect_console_socket,
+    hand_over_console,
+    write_pid_file,
+)
 
 
 class ExecOptions:
@@ -48,20 +53,29 @@ def exec_in(root: str, container_id: str, opts: ExecOptions) -> int:
     if status != "running":
         raise PyrunError("container not running")
     proc = process_for(c, opts)
-    if proc.terminal or opts.console_socket:
-        raise NotSupportedYet("exec --tty (and --console-socket)")
+    check_terminal(proc.terminal, opts.detach, opts.console_socket)
+    if proc.terminal and not opts.detach and not proc.console_size:
+        proc.console_size = _host_terminal_size()  # set before the process starts, as runc
+    console_socket = connect_console_socket(opts.console_socket)
     if not opts.detach:
         import _prctl
 
         _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)  # the process is our grandchild
-    pid = _start(c, proc, opts.preserve_fds)
+    pid, master = _start(c, proc, opts.preserve_fds)
+    if master is not None:
+        master = hand_over_console(master, console_socket)
     if opts.pid_file:
         write_pid_file(opts.pid_file, pid)
     if opts.detach:
         return 0
-    from pyrun.runtime.run import wait_for_init
+    from pyrun.runtime.run import Terminal, wait_for_init
 
-    return wait_for_init(pid)
+    terminal = Terminal(master) if master is not None else None
+    try:
+        return wait_for_init(pid, terminal)
+    finally:
+        if terminal:
+            terminal.close()
 
 
 def process_for(c: state.Container, opts: ExecOptions) -> config.Process:
@@ -87,8 +101,11 @@ def process_for(c: state.Container, opts: ExecOptions) -> config.Process:
     return config.parse_process(doc, "process")
 
 
-def _start(c: state.Container, proc: config.Process, preserve_fds: int) -> int:
-    """Fork into the container; returns the process's pid once it has exec'd."""
+def _start(c: state.Container, proc: config.Process, preserve_fds: int):
+    """Fork into the container; returns the process's pid once it has exec'd, and its pty
+    master if it has a terminal. Two processes talk on the channel (the fork reports the
+    pid, the process sends its pty): messages come in either order, until end-of-file,
+    which means both are done: the fork exited and the process exec'd (close-on-exec)."""
     ns_fds = namespaces.open_paths(_namespaces_to_join(c.pid))
     parent, child = Channel.pair()
     group = common.cgroup_of(c)
@@ -98,21 +115,41 @@ def _start(c: state.Container, proc: config.Process, preserve_fds: int) -> int:
     child.close()
     for _, fd in ns_fds:
         os.close(fd)
+    found = {}
     try:
-        message = parent.recv()
+        while "error" not in found:
+            message, fds = parent.recv_with_fds(1)
+            kind = message.get("type")
+            if kind == "console" and fds:
+                found["master"] = fds[0]
+            elif kind == "pid":
+                found["pid"] = message["pid"]
+            else:
+                found["error"] = message.get("message", f"unexpected message {message}")
     except ChannelClosed:
-        message = {"type": "error", "message": "exec setup process exited without a word"}
-    finally:
-        os.waitpid(pid, 0)
-    if message.get("type") != "pid":
-        raise PyrunError(message.get("message", f"unexpected message {message}"))
-    try:
-        failure = parent.recv()  # nothing but end-of-file once execve closed the channel
-    except ChannelClosed:
-        return message["pid"]
+        pass
     finally:
         parent.close()
-    raise PyrunError(failure.get("message", f"unexpected message {failure}"))
+        os.waitpid(pid, 0)
+    if "error" in found or "pid" not in found:
+        if "master" in found:
+            os.close(found["master"])
+        raise PyrunError(found.get("error", "exec setup process exited without a word"))
+    return found["pid"], found.get("master")
+
+
+def _host_terminal_size():
+    from pyrun.linux import tty
+
+    host = tty.open_host_terminal()
+    if host is None:
+        return None
+    try:
+        return tty.get_window_size(host)
+    except OSError:
+        return None
+    finally:
+        os.close(host)
 
 
 def _namespaces_to_join(init_pid: int) -> dict[str, str]:
