@@ -419,18 +419,24 @@ def _capabilities(path: str, value) -> dict[str, list[str]] | None:
     return caps
 
 
+def _unique_type(where: str, item, allowed, seen: set, noun: str) -> str:
+    """The `type` of a list entry: one of `allowed`, and not one `seen` before."""
+    _obj(where, item)
+    kind = _str(f"{where}.type", item.get("type"))
+    if kind not in allowed:
+        _fail(f"{where}.type", f'unknown {noun} "{kind}"')
+    if kind in seen:
+        _fail(f"{where}.type", f'{noun} "{kind}" given twice')
+    seen.add(kind)
+    return kind
+
+
 def _rlimits(path: str, value) -> list[Rlimit]:
     seen = set()
     limits = []
     for i, item in enumerate(_list(path, value)):
         where = f"{path}[{i}]"
-        _obj(where, item)
-        kind = _str(f"{where}.type", item.get("type"))
-        if kind not in RLIMIT_NAMES:
-            _fail(f"{where}.type", f'unknown rlimit "{kind}"')
-        if kind in seen:
-            _fail(f"{where}.type", f'"{kind}" given twice')
-        seen.add(kind)
+        kind = _unique_type(where, item, RLIMIT_NAMES, seen, "rlimit")
         soft = _int(f"{where}.soft", item.get("soft"), 0, 2**64 - 1)
         hard = _int(f"{where}.hard", item.get("hard"), 0, 2**64 - 1)
         if soft > hard:
@@ -489,13 +495,7 @@ def _namespaces(value) -> list[Namespace]:
     seen = set()
     for i, item in enumerate(_list("linux.namespaces", value)):
         where = f"linux.namespaces[{i}]"
-        _obj(where, item)
-        kind = _str(f"{where}.type", item.get("type"))
-        if kind not in NAMESPACE_TYPES:
-            _fail(f"{where}.type", f'unknown namespace type "{kind}"')
-        if kind in seen:
-            _fail(f"{where}.type", f'namespace "{kind}" given twice')
-        seen.add(kind)
+        kind = _unique_type(where, item, NAMESPACE_TYPES, seen, "namespace type")
         path = _str(f"{where}.path", item.get("path", ""))
         if path and not path.startswith("/"):
             _fail(f"{where}.path", f'"{path}" must be an absolute path')

@@ -323,7 +323,7 @@ REJECTIONS = [
      [{"type": "RLIMIT_CORE", "soft": -1, "hard": 0}],
      "process.rlimits[0].soft", "out of range"),
     ("ns-duplicate", ("linux", "namespaces"), [{"type": "pid"}, {"type": "pid"}],
-     "linux.namespaces[1].type", 'namespace "pid" given twice'),
+     "linux.namespaces[1].type", 'namespace type "pid" given twice'),
     ("ns-unknown", ("linux", "namespaces"), [{"type": "mount"}, {"type": "foo"}],
      "linux.namespaces[1].type", 'unknown namespace type "foo"'),
     ("ns-type-missing", ("linux", "namespaces"), [{}], "linux.namespaces[0].type",
