@@ -130,7 +130,6 @@ COMMANDS = {c.name: c for c in [
     Command("update", "change a container's resource limits", flags=UPDATE_FLAGS),
     Command("features", "show what this runtime supports", ""),
 ]}
-NOT_YET = {"features": "later"}
 
 
 def parse_flags(argv: list[str], flags: list[Flag]) -> tuple[dict, list[str]]:
@@ -354,25 +353,18 @@ def cmd_exec(g, o, args):
     return exec_in(g["root"], args[0], opts)
 
 
-def cmd_not_yet(name):
-    def run(g, o, args):
-        from pyrun.errors import NotSupportedYet
+def cmd_features(g, o, args):
+    from pyrun.runtime.features import show
 
-        if COMMANDS[name].args.startswith("<container-id>") and args:
-            from pyrun.state import open_container
-
-            open_container(g["root"], args[0])  # an unknown id: "does not exist" first
-        raise NotSupportedYet(f"{name} ({NOT_YET[name]})")
-
-    return run
+    print(show())
+    return 0
 
 
 HANDLERS = {
     "spec": cmd_spec, "create": cmd_create, "run": cmd_run, "start": cmd_start,
     "state": cmd_state, "list": cmd_list, "kill": cmd_kill, "delete": cmd_delete,
     "pause": cmd_pause, "resume": cmd_resume, "ps": cmd_ps, "events": cmd_events,
-    "update": cmd_update, "exec": cmd_exec,
-    **{name: cmd_not_yet(name) for name in NOT_YET},
+    "update": cmd_update, "exec": cmd_exec, "features": cmd_features,
 }
 
 
@@ -482,8 +474,7 @@ def print_version() -> None:
 def usage() -> str:
     lines = ["usage: pyrun [global options] <command> [options] [arguments]", "",
              "commands:"]
-    lines += [f"  {c.name:10} {c.summary}" + ("  (not supported yet)" if c.name in NOT_YET
-                                              else "") for c in COMMANDS.values()]
+    lines += [f"  {c.name:10} {c.summary}" for c in COMMANDS.values()]
     lines += ["", "global options:"] + _flag_lines(GLOBAL_FLAGS)
     return "\n".join(lines)
 

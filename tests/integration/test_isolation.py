@@ -230,3 +230,21 @@ def test_sysctl_in_the_containers_namespace(pyrun, make_bundle, container_id):
     assert result.stdout.strip() == "42", result.stderr
     with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
         assert f.read() == host_before
+
+
+def test_cgroup_namespace_is_rooted_at_the_containers_cgroup(pyrun, make_bundle,
+                                                             container_id):
+    config = default_config(args=("sleep", "100"))
+    config["linux"]["namespaces"].append({"type": "cgroup"})
+    bundle = make_bundle(config=config)
+    assert pyrun("run", "-d", "-b", bundle, container_id).returncode == 0
+    try:
+        pid = state_of(pyrun, container_id)["pid"]
+        with open(f"/proc/{pid}/cgroup") as f:  # from outside: the container's cgroup
+            outside = [line.split(":", 2)[2].strip() for line in f]
+        assert all(path.endswith(f"/pyrun/{container_id}") for path in outside), outside
+        result = pyrun("exec", container_id, "cat", "/proc/self/cgroup")
+        inside = [line.split(":", 2)[2] for line in result.stdout.splitlines()]
+        assert inside and set(inside) == {"/"}, result.stdout  # from inside: the root
+    finally:
+        pyrun("delete", "--force", container_id)

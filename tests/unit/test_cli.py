@@ -5,10 +5,9 @@ import json
 import pytest
 
 from pyrun import __version__
-from pyrun.cli import CREATE_FLAGS, NOT_YET, UsageError, main, parse_flags
+from pyrun.cli import CREATE_FLAGS, UsageError, main, parse_flags
 from pyrun.errors import PyrunError
 from pyrun.runtime.kill import parse_signal
-from pyrun.state import Container
 
 # --------------------------------------------------------------------------------------
 # parse_flags
@@ -186,16 +185,13 @@ def test_error_is_logged_as_json(capsys, tmp_path):
     assert "time" in entries[0]
 
 
-@pytest.mark.parametrize("command", sorted(NOT_YET))
-def test_later_commands_are_not_supported_yet(capsys, tmp_path, command):
-    existing = Container(str(tmp_path), "c1")
-    existing.create_dir()
-    existing.data = {"id": "c1"}
-    existing.save()
-    assert main(["--root", str(tmp_path), command, "c1"]) == 1
-    line = _stderr_line(capsys)
-    assert line.endswith("not supported yet")
-    assert f"{command} ({NOT_YET[command]})" in line
+def test_features_reports_what_pyrun_does(capsys):
+    assert main(["features"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["hooks"][0] == "prestart" and len(doc["hooks"]) == 6
+    assert "user" not in doc["linux"]["namespaces"]  # refused until built
+    assert doc["linux"]["seccomp"] == {"enabled": False}
+    assert "rbind" in doc["mountOptions"]
 
 
 @pytest.mark.parametrize("command", ["exec", "pause", "resume", "ps", "events", "update"])
