@@ -70,6 +70,12 @@ int pyrun_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
+/* bpf(2): cgroup v2 has no devices files; its device allow-list is an eBPF program. */
+long pyrun_bpf(int cmd, void *attr, unsigned int size)
+{
+    return syscall(SYS_bpf, cmd, attr, size);
+}
+
 /* python-prctl 1.8 has no PR_CAP_AMBIENT. */
 int pyrun_cap_ambient_raise(int cap)
 {

@@ -18,3 +18,4 @@ int pyrun_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
                   uint64_t resolve);
 int pyrun_cap_ambient_raise(int cap);
 int pyrun_cap_ambient_clear_all(void);
+long pyrun_bpf(int cmd, void *attr, unsigned int size);

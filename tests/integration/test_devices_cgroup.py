@@ -1,4 +1,5 @@
-"""linux.resources.devices: the cgroup device allow-list, checked by opening devices."""
+"""linux.resources.devices: the cgroup device allow-list (v1 files, v2 eBPF), checked by
+opening devices."""
 
 import pytest
 
@@ -10,13 +11,6 @@ pytestmark = pytest.mark.cgroups
 MKNOD_CAPS = ["CAP_MKNOD", "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
 
-def _cgroup_v2_only() -> bool:
-    from pyrun.linux.cgroups import detect
-
-    return detect() == "v2"
-
-
-@pytest.mark.skipif(_cgroup_v2_only(), reason="the v2 device filter (eBPF) is not built yet")
 def test_a_device_outside_the_allow_list_cannot_be_opened(pyrun, make_bundle, container_id):
     # /dev/loop-control (c 10:237) made inside the container: root may create it (mknod is
     # allowed for every node, as runc) but the cgroup refuses to open it; /dev/null opens.
@@ -32,7 +26,6 @@ def test_a_device_outside_the_allow_list_cannot_be_opened(pyrun, make_bundle, co
     assert result.stdout.split() == ["null-ok"]
 
 
-@pytest.mark.skipif(_cgroup_v2_only(), reason="the v2 device filter (eBPF) is not built yet")
 def test_without_an_allow_list_the_same_device_opens(pyrun, make_bundle, container_id):
     """The control for the test above: the refusal comes from the allow-list."""
     script = "mknod /tmp/lc c 10 237; true < /tmp/lc && echo lc-open"
@@ -42,12 +35,3 @@ def test_without_an_allow_list_the_same_device_opens(pyrun, make_bundle, contain
     config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
     result = pyrun("run", "-b", make_bundle(config=config), container_id)
     assert result.stdout.split() == ["lc-open"], result.stderr
-
-
-@pytest.mark.skipif(not _cgroup_v2_only(), reason="v1 hosts have the devices controller")
-def test_v2_device_rules_are_refused_clearly(pyrun, make_bundle, container_id):
-    config = default_config()
-    config["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"}]}
-    result = pyrun("run", "-b", make_bundle(config=config), container_id)
-    assert result.returncode == 1
-    assert "not supported yet" in result.stderr

@@ -103,6 +103,49 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) 
     return _check(lib.pyrun_openat2(dirfd, path.encode(), flags, mode, resolve), "openat2", path)
 
 
+# bpf(2) commands, program and attach types (include/uapi/linux/bpf.h)
+BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6
+BPF_F_ALLOW_MULTI = 2
+
+
+def _address(buf) -> int:
+    return int(ffi.cast("uintptr_t", buf))
+
+
+def bpf_prog_load(prog_type: int, insns: bytes, license: str = "Apache") -> int:
+    """Load an eBPF program; returns its fd. The kernel's verifier log is in the error."""
+    code = ffi.new("char[]", insns)
+    lic = ffi.new("char[]", license.encode())
+    log = ffi.new("char[]", 65536)
+    # union bpf_attr, BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, log_level,
+    # log_size, log_buf, kern_version, prog_flags (then zeros up to 128 bytes).
+    import struct
+
+    attr = struct.pack("=IIQQIIQII", prog_type, len(insns) // 8, _address(code),
+                       _address(lic), 1, 65536, _address(log), 0, 0).ljust(128, b"\0")
+    buf = ffi.new("char[]", attr)
+    ret = lib.pyrun_bpf(BPF_PROG_LOAD, buf, 128)
+    if ret < 0:
+        err = ffi.errno
+        detail = [line for line in ffi.string(log).decode(errors="replace").splitlines()
+                  if line.strip() and not line.startswith("processed ")]
+        reason = os.strerror(err) + (f" ({detail[-1]})" if detail else "")
+        raise OSError(err, f"bpf(BPF_PROG_LOAD): {reason}")
+    return ret
+
+
+def bpf_prog_attach(target_fd: int, prog_fd: int, attach_type: int, flags: int = 0) -> None:
+    import struct
+
+    # union bpf_attr, BPF_PROG_ATTACH: target_fd, attach_bpf_fd, attach_type, attach_flags
+    attr = struct.pack("=IIII", target_fd, prog_fd, attach_type, flags).ljust(128, b"\0")
+    buf = ffi.new("char[]", attr)
+    _check(lib.pyrun_bpf(BPF_PROG_ATTACH, buf, 128), "bpf(BPF_PROG_ATTACH)")
+
+
 def cap_ambient_raise(cap: int) -> None:
     _check(lib.pyrun_cap_ambient_raise(cap), "prctl(PR_CAP_AMBIENT_RAISE)")
 

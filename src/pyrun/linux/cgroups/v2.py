@@ -73,10 +73,28 @@ class V2Group:
 
     # --- limits
     def set_devices(self, rules) -> None:
-        from pyrun.errors import NotSupportedYet
+        """v2 has no devices files: the allow-list is an eBPF program (BPF_CGROUP_DEVICE)
+        attached to the cgroup, which keeps it when our fds close."""
+        from pyrun.linux import syscalls
+        from pyrun.linux.cgroups.devices import v2_program
 
-        # v2 has no devices files: the allow-list is an eBPF program attached to the cgroup.
-        raise NotSupportedYet("linux.resources.devices on cgroup v2 (eBPF device filter)")
+        try:
+            prog = syscalls.bpf_prog_load(syscalls.BPF_PROG_TYPE_CGROUP_DEVICE,
+                                          v2_program(rules))
+        except OSError as e:
+            raise CgroupError("device filter", e.strerror or str(e)) from None
+        try:
+            cgroup_fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                syscalls.bpf_prog_attach(cgroup_fd, prog, syscalls.BPF_CGROUP_DEVICE,
+                                         syscalls.BPF_F_ALLOW_MULTI)
+            finally:
+                os.close(cgroup_fd)
+        except OSError as e:
+            raise CgroupError(f"{self.dir}: attach device filter", e.strerror or str(e)) \
+                from None
+        finally:
+            os.close(prog)
 
     def apply(self, r: Resources) -> None:
         """Write every limit `r` sets, runc's conversions."""
