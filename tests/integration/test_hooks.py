@@ -9,7 +9,6 @@ the container's (startContainer, after it). The marker's directory is bind-mount
 the container at its own path, so hooks on both sides of pivot_root append to one file.
 """
 
-import os
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from tests.integration.bundles import default_config
 from tests.integration.helpers import ns_inode, state_of
+from tests.procs import live_processes_with
 
 HOOK_NAMES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
               "poststop")
@@ -124,18 +124,6 @@ def wait_for_status(pyrun, container_id, wanted, timeout=5.0):
         time.sleep(0.02)
 
 
-def live_processes_with(word: str) -> list[int]:
-    """Pids whose command line holds `word` (a zombie's command line is empty)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if word.encode() in f.read():
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def assert_ran_where_it_should(record: Record, host: dict, container: dict | None):

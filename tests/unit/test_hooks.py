@@ -18,6 +18,7 @@ from pyrun.linux.hooks import (
     run_hooks_best_effort,
     state_for_hooks,
 )
+from tests.procs import live_processes_with
 
 STATE = {"ociVersion": "1.0.2", "id": "c1", "status": "creating", "pid": 4242,
          "bundle": "/b", "annotations": {"k": "v"}}
@@ -46,18 +47,6 @@ def sh(tmp_path, body: str, name: str = "hook") -> str:
     return script(tmp_path, "#!/bin/sh\n" + body, name)
 
 
-def live_processes_with(word: str) -> list[int]:
-    """Pids whose command line holds `word` (a zombie's command line is empty)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if word.encode() in f.read():
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 # ---------------------------------------------------------------------------------------

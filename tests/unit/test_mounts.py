@@ -69,18 +69,6 @@ def sc():
     return FakeSyscalls()
 
 
-@pytest.fixture
-def rootfs(tmp_path):
-    path = tmp_path / "rootfs"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def rootfd(rootfs):
-    fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    yield fd
-    os.close(fd)
 
 
 # --------------------------------------------------------------------------------------

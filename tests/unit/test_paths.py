@@ -11,20 +11,6 @@ from pyrun.linux import paths
 
 
 @pytest.fixture
-def rootfs(tmp_path):
-    path = tmp_path / "rootfs"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def rootfd(rootfs):
-    fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    yield fd
-    os.close(fd)
-
-
-@pytest.fixture
 def outside(tmp_path):
     """A host directory next to the rootfs that nothing may touch."""
     path = tmp_path / "outside"
