@@ -414,6 +414,10 @@ def report(g: dict, command: str, argv: list[str], err: BaseException) -> int:
     container_id = _guess_id(command, argv)
     if container_id:
         context = f"{command} {container_id}"
+    from pyrun.linux.cgroups import CgroupError
+
+    if isinstance(err, CgroupError):
+        err = PyrunError(err.what, err.reason)
     if isinstance(err, PyrunError):
         message = err.with_context(context).message()
     elif isinstance(err, UsageError):

@@ -147,3 +147,15 @@ def test_twenty_containers_in_parallel(state_root, make_bundle, container_id, tm
     for cid, (codes, log) in zip(ids, results, strict=True):
         assert codes == [0, 0, 0, 0], (cid, log)
         assert log.count('"status": "created"') == 1, log
+
+
+def test_force_delete_of_a_paused_container(pyrun, make_bundle, container_id):
+    """A frozen process cannot die: delete --force must thaw after the kill."""
+    pyrun("run", "-d", "-b", make_bundle(args=("sleep", "100")), container_id)
+    pid = state_of(pyrun, container_id)["pid"]
+    assert pyrun("pause", container_id).returncode == 0
+    started = time.monotonic()
+    result = pyrun("delete", "--force", container_id)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 5
+    assert is_gone(pid)

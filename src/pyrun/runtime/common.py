@@ -50,14 +50,15 @@ def kill_init_and_wait(pid: int, start_time, timeout: float = 10.0) -> None:
 
 
 def destroy(c: state.Container) -> None:
-    """Kill whatever is left, remove the cgroup and the state directory."""
+    """Kill whatever is left, remove the cgroup and the state directory. The cgroup goes
+    first: it reaches every process, and thaws a paused container so that it can die."""
+    group = cgroup_of(c) if c.data.get("cgroup_path") else None
+    if group is not None and group.exists():
+        group.kill_all()
     if c.data.get("pid"):
-        kill_init_and_wait(c.pid, c.data.get("pid_start_time"))
-    if c.data.get("cgroup_path"):
-        group = cgroup_of(c)
-        if group.exists():
-            group.kill_all()
-            group.destroy()
+        kill_init_and_wait(c.pid, c.data.get("pid_start_time"))  # one not yet in it
+    if group is not None and group.exists():
+        group.destroy()
     c.remove_dir()
 
 

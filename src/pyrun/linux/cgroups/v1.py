@@ -68,10 +68,14 @@ class V1Group:
         base.signal_all(self.procs, sig)
 
     def kill_all(self) -> None:
-        """Freeze, signal, thaw: nothing can fork between reading the list and the kill."""
-        if self.controller_dir("freezer") and not self.frozen():
+        """Freeze, signal, thaw: nothing can fork between reading the list and the kill.
+        Thawed even if it was frozen (paused) before: a frozen process cannot die."""
+        if not self.procs():
+            return  # the usual case at the end of `pyrun run`
+        if self.controller_dir("freezer"):
             try:
-                self.freeze()
+                if not self.frozen():
+                    self.freeze()
                 base.signal_all(self.procs, 9)
             finally:
                 self.thaw()
