@@ -71,7 +71,6 @@ def check_terminal(terminal: bool, detached: bool, console_socket: str | None) -
         raise PyrunError("cannot use console socket if pyrun will not detach or allocate tty")
 
 
-
 def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
                opts: CreateOptions) -> Created:
     # Record what destroy() needs before making it, so a failure at any point below
