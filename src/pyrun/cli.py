@@ -12,8 +12,7 @@ import os
 import sys
 
 from pyrun import __version__
-
-DEFAULT_ROOT = "/run/pyrun"
+from pyrun.state import DEFAULT_ROOT
 
 
 class UsageError(Exception):

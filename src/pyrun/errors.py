@@ -42,8 +42,3 @@ def warn(message: str) -> None:
     import sys
 
     print(f"pyrun: warning: {message}", file=sys.stderr)
-
-
-def os_reason(err: OSError) -> str:
-    """An OSError's text without Python's `[Errno N]` prefix."""
-    return err.strerror or str(err)

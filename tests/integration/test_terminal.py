@@ -181,6 +181,13 @@ class OuterTerminal:
             os.close(fd)
 
 
+def _stop(proc) -> None:
+    """Kill a pyrun that a failing test left running (and reap it)."""
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def _start_run(state_root, bundle, container_id, outer, **stdio):
     stdio = {"stdin": outer.slave, "stdout": outer.slave, "stderr": outer.slave, **stdio}
     return subprocess.Popen([PYRUN, "--root", str(state_root), "run", "-b", str(bundle),
@@ -233,9 +240,7 @@ def test_foreground_run_proxies_a_real_terminal(make_bundle, container_id, state
         assert proc.wait(timeout=15) == 0
         assert termios.tcgetattr(outer.slave) == before
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
         _delete(state_root, container_id)
         outer.close()
 
@@ -253,9 +258,7 @@ def test_foreground_run_exit_status_through_a_terminal(make_bundle, container_id
         assert proc.wait(timeout=15) == 3
         assert not (state_root / container_id).exists()
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
         _delete(state_root, container_id)
         outer.close()
 
@@ -283,9 +286,7 @@ def test_foreground_run_with_redirected_stdio(make_bundle, container_id, state_r
         assert lines[:3] == ["/dev/pts/0"] * 3, lines
         assert len(lines) == 4 and lines[3].replace(" ", "").isdigit(), lines
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
         _delete(state_root, container_id)
         outer.close()
 
@@ -314,9 +315,7 @@ def test_exec_tty_in_the_foreground(pyrun, make_bundle, container_id, state_root
         assert "/dev/pts/" in seen
         assert proc.wait(timeout=15) == 4
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
         pyrun("delete", "--force", container_id)
         outer.close()
 

@@ -125,14 +125,3 @@ def test_open_in_root_resolves_absolute_symlink_inside(rootfs, rootfd, outside):
     (rootfs / "link").symlink_to("/target")
     (outside / "link").mkdir()
     assert _target(paths.open_in_root(rootfd, "/link")) == str(rootfs / "target")
-
-
-def test_exists_in_root(rootfs, rootfd, outside):
-    (rootfs / "a").mkdir()
-    (rootfs / "f").write_text("")
-    (rootfs / "escape").symlink_to(outside)
-    assert paths.exists_in_root(rootfd, "/a") is True
-    assert paths.exists_in_root(rootfd, "/f") is True
-    assert paths.exists_in_root(rootfd, "/nosuch") is False
-    assert paths.exists_in_root(rootfd, "/f/below") is False  # ENOTDIR
-    assert paths.exists_in_root(rootfd, "/escape") is False  # host dir is not in the root

@@ -73,14 +73,3 @@ def set_ambient(ambient: set[int], permitted: set[int], inheritable: set[int],
 
 def set_no_new_privs() -> None:
     _prctl.prctl(_prctl.PR_SET_NO_NEW_PRIVS, 1)
-
-
-def read_status_sets(pid: int | str = "self") -> dict[str, int]:
-    """CapInh/CapPrm/CapEff/CapBnd/CapAmb from /proc/PID/status, as integers."""
-    sets = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("Cap"):
-                key, value = line.split(":")
-                sets[key] = int(value, 16)
-    return sets

@@ -68,8 +68,3 @@ def unshare(kinds: list[str], sc=real_syscalls) -> None:
         flags |= flag(kind)
     if flags:
         sc.unshare(flags)
-
-
-def inode(pid: int | str, kind: str) -> str:
-    """`readlink /proc/PID/ns/KIND`, e.g. 'net:[4026531840]'."""
-    return os.readlink(f"/proc/{pid}/ns/{proc_name(kind)}")

@@ -6,7 +6,6 @@ symlinks and `..` are resolved as if the rootfs were `/`. Mounts then target the
 object through its `/proc/self/fd/N` magic link, never through a path string.
 """
 
-import errno
 import os
 
 from pyrun.linux import syscalls as real_syscalls
@@ -68,13 +67,3 @@ def make_mountpoint(rootfd: int, path: str, is_dir: bool, sc=real_syscalls) -> i
         return open_in_root(rootfd, path, O_PATH, sc)
     except FileNotFoundError:
         return make_file(rootfd, path, sc=sc)
-
-
-def exists_in_root(rootfd: int, path: str, sc=real_syscalls) -> bool:
-    try:
-        os.close(open_in_root(rootfd, path, O_PATH, sc))
-    except OSError as e:
-        if e.errno in (errno.ENOENT, errno.ENOTDIR):
-            return False
-        raise
-    return True

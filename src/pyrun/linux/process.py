@@ -33,19 +33,3 @@ def wait_gone(pidfd: int, timeout: float) -> bool:
     """Wait until the process behind `pidfd` has exited (works for non-children too)."""
     ready, _, _ = select.select([pidfd], [], [], timeout)
     return bool(ready)
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct children, from /proc/PID/task/*/children."""
-    kids = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except FileNotFoundError:
-        return kids
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                kids += [int(x) for x in f.read().split()]
-        except FileNotFoundError:
-            continue
-    return kids

@@ -46,14 +46,6 @@ class Resources:
     def is_empty(self) -> bool:
         return all(getattr(self, name) in (None, [], {}) for name in self.__slots__)
 
-    def merged(self, other: "Resources") -> "Resources":
-        """These values, overridden by every value `other` sets (for `pyrun update`)."""
-        out = Resources()
-        for name in self.__slots__:
-            mine, theirs = getattr(self, name), getattr(other, name)
-            setattr(out, name, theirs if theirs not in (None, [], {}) else mine)
-        return out
-
 
 def v2_cpu_weight(shares: int) -> int:
     """cpu.shares (2..262144, default 1024) -> cpu.weight (1..10000), runc's formula."""
