@@ -642,6 +642,9 @@ def _check_coherence(cfg: Config) -> None:
         _fail("domainname", "needs a uts namespace")
     for key in lx.sysctl:
         _check_sysctl(lx, key)
+    mount_ns = lx.namespace("mount")
+    if mount_ns is None or mount_ns.path:
+        _refuse_mount_changes(cfg)
     if lx.uid_mappings or lx.gid_mappings or lx.namespace("user"):
         raise NotSupportedYet("config.json: linux.namespaces: user namespaces")
     if lx.namespace("time"):
@@ -656,6 +659,21 @@ def _check_coherence(cfg: Config) -> None:
         raise NotSupportedYet("config.json: process.apparmorProfile")
     if (cfg.process and cfg.process.selinux_label) or lx.mount_label:
         raise NotSupportedYet("config.json: SELinux labels")
+
+
+def _refuse_mount_changes(cfg: Config) -> None:
+    """Without a new mount namespace the mount table is the caller's (or the joined
+    namespace's owner's): pyrun chroots into the rootfs as it is and changes no mount, so
+    every field that would need a mount is an error rather than a change to the host."""
+    why = "needs a new mount namespace (add {\"type\": \"mount\"} to linux.namespaces)"
+    lx = cfg.linux
+    for field, given in (("mounts", cfg.mounts), ("linux.maskedPaths", lx.masked_paths),
+                         ("linux.readonlyPaths", lx.readonly_paths),
+                         ("linux.devices", lx.devices),
+                         ("linux.rootfsPropagation", lx.rootfs_propagation),
+                         ("root.readonly", cfg.root.readonly)):
+        if given:
+            _fail(field, why)
 
 
 # sysctl prefixes that belong to a namespace (runc's list): only allowed when the container

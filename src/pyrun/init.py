@@ -42,13 +42,16 @@ DEFAULT_UMASK = 0o022
 class InitOptions:
     """What the command line adds to the config."""
 
-    __slots__ = ("fifo_path", "no_pivot", "no_new_keyring", "preserve_fds", "cgroup_mounts",
-                 "close_fds", "hooks", "runtime_hooks", "terminal")
+    __slots__ = ("fifo_fd", "host_proc_fd", "no_pivot", "no_new_keyring", "preserve_fds",
+                 "cgroup_mounts", "close_fds", "hooks", "runtime_hooks", "terminal")
 
-    def __init__(self, fifo_path, no_pivot=False, no_new_keyring=False,
+    def __init__(self, fifo_fd, host_proc_fd, no_pivot=False, no_new_keyring=False,
                  preserve_fds=0, cgroup_mounts=(), close_fds=(), hooks=None,
                  runtime_hooks=False, terminal=False):
-        self.fifo_path = fifo_path
+        self.fifo_fd = fifo_fd  # O_PATH on exec.fifo, opened by P: the init's view may lack it
+        # The host's /proc, to reopen the fifo through once the rootfs is entered (the
+        # container may have no /proc). Closed before anything of the container's runs.
+        self.host_proc_fd = host_proc_fd
         self.no_pivot = no_pivot
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds  # fds 3 .. 3+N-1 stay open in the container
@@ -148,8 +151,6 @@ def container_init(cfg: Config, chan: Channel, opts: InitOptions, gate: CgroupGa
         if _owns(cfg, "network"):
             with Step("bring up loopback"):
                 network.loopback_up()
-        with Step(f"open {opts.fifo_path}"):
-            fifo = os.open(opts.fifo_path, os.O_PATH | os.O_CLOEXEC)
         hook_state = prepare_rootfs(cfg, opts, gate, chan)
         if opts.terminal:
             setup_terminal(cfg, chan)
@@ -161,7 +162,7 @@ def container_init(cfg: Config, chan: Channel, opts: InitOptions, gate: CgroupGa
         prepare_process(proc, new_keyring=not opts.no_new_keyring,
                         preserve_fds=opts.preserve_fds)
         chan.send({"type": "created"})
-        started = wait_for_start(fifo)
+        started = wait_for_start(opts.fifo_fd, opts.host_proc_fd)
         run_start_hooks(opts, hook_state, started)
         exec_program(program, proc)
     except BaseException as e:
@@ -172,6 +173,8 @@ def prepare_rootfs(cfg: Config, opts: InitOptions, gate: CgroupGate, chan: Chann
     """The mount table, from the host's view to the container's (with finalize_rootfs,
     every mount is here). The create hooks run between the mounts and pivot_root; returns
     the state they were given (None without hooks), for startContainer."""
+    if not _owns(cfg, "mount"):
+        return chroot_rootfs(cfg, opts, gate, chan)
     rootfs = cfg.root.path
     with Step("make / rslave"):
         # rslave, as runc: unmounts on the host still reach us (so we never pin a host
@@ -204,6 +207,27 @@ def prepare_rootfs(cfg: Config, opts: InitOptions, gate: CgroupGate, chan: Chann
     return hook_state
 
 
+def chroot_rootfs(cfg: Config, opts: InitOptions, gate: CgroupGate, chan: Channel):
+    """No mount namespace of the container's own (none asked for, or another's joined):
+    that mount table is not ours to change, so no mount is made at all (config refuses
+    the fields that would need one) and the rootfs is entered with chroot, as runc does.
+    pivot_root here would swap the root of every process in that namespace."""
+    rootfs = cfg.root.path
+    with Step(f"open rootfs {rootfs}"):
+        rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        with Step(f"create cwd {cfg.process.cwd}"):
+            os.close(paths.make_dirs(rootfd, cfg.process.cwd))
+    finally:
+        os.close(rootfd)
+    hook_state = run_create_hooks(opts, gate, chan)
+    capabilities.last_cap()  # from the host's /proc: the rootfs may have none mounted
+    with Step(f"chroot {rootfs}"):
+        os.chroot(rootfs)
+        os.chdir("/")
+    return hook_state
+
+
 def finalize_rootfs(cfg: Config) -> None:
     """Inside the new root: hide and freeze what the container must not touch."""
     propagation = mounts.PROPAGATION_OPTIONS.get(cfg.linux.rootfs_propagation)
@@ -233,7 +257,7 @@ def setup_terminal(cfg: Config, chan: Channel) -> None:
     if size and size[0] and size[1]:
         with Step("set the console size"):
             tty.set_window_size(master, size[0], size[1])
-    if not _dev_is_bound(cfg):
+    if _owns(cfg, "mount") and not _dev_is_bound(cfg):
         with Step("bind the pty to /dev/console"):
             os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
             sc.mount(slave_path, "/dev/console", None, sc.MS_BIND)
@@ -407,11 +431,16 @@ def _run_hooks(opts: InitOptions, name: str, hook_state: dict) -> None:
         raise InitError(e.message) from None
 
 
-def wait_for_start(fifo_fd: int) -> int:
+def wait_for_start(fifo_fd: int, host_proc: int) -> int:
     """Block until `pyrun start` opens exec.fifo for reading, then tell it we go. The write
-    end stays open (close-on-exec) until execve: `start` reads to its end."""
+    end stays open (close-on-exec) until execve: `start` reads to its end.
+
+    The O_PATH fd is reopened for writing through its /proc/self/fd magic link, which
+    checks only the fifo's own mode: the state directory (0700) is out of reach of a
+    container uid that is not root."""
     with Step("wait for start on exec.fifo"):
-        fd = os.open(paths.fd_path(fifo_fd), os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(f"self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=host_proc)
+        os.close(host_proc)
         os.write(fd, b"0")
         os.close(fifo_fd)
     return fd
@@ -434,16 +463,18 @@ def exec_program(program: str, proc: Process):
 # `pyrun exec`: a new process in a running container's namespaces
 
 
-def exec_intermediate(chan: Channel, ns_fds: list[tuple[str, int]], cgroup, proc: Process,
+def exec_intermediate(chan: Channel, ns_fds: list[tuple[str, int]], proc: Process,
                       preserve_fds: int, close_fds: list[int]):
-    """Runs in the exec command's fork; never returns. Joins the container's cgroup and
-    namespaces (setns of a pid namespace applies to children), forks the process, reports
-    its pid, and exits."""
+    """Runs in the exec command's fork; never returns. Waits until pyrun has moved it into
+    the container's cgroup (a process never joins a cgroup itself: one that is frozen
+    would stop it for good), joins the namespaces (setns of a pid namespace applies to
+    children), forks the process, reports its pid, and exits."""
     try:
         for fd in close_fds:
             os.close(fd)
-        with Step("join the container's cgroup"):
-            cgroup.add(0)
+        message = chan.recv()
+        if message.get("type") != "cgroup joined":
+            raise InitError(f"expected cgroup joined, got {message}")
         for kind, fd in ns_fds:
             with Step(f"join the container's {kind} namespace"):
                 namespaces.join([(kind, fd)])

@@ -26,6 +26,12 @@ def minimal() -> dict:
     }
 
 
+def with_mount_ns(doc: dict) -> dict:
+    """doc with a new mount namespace: what mounts, masked paths and the like need."""
+    doc.setdefault("linux", {}).setdefault("namespaces", []).append({"type": "mount"})
+    return doc
+
+
 def with_value(doc: dict, keys: tuple, value) -> dict:
     """doc with doc[k0][k1]...[kn] = value, creating objects on the way (or deleting)."""
     node = doc
@@ -69,7 +75,7 @@ def test_root_path_absolute_is_kept_and_normalized(bundle):
 
 
 def test_root_readonly(bundle):
-    doc = with_value(minimal(), ("root", "readonly"), True)
+    doc = with_mount_ns(with_value(minimal(), ("root", "readonly"), True))
     assert parse(doc, bundle).root.readonly is True
 
 
@@ -81,7 +87,7 @@ def test_mounts_parsed_and_destination_normalized(bundle):
          "options": ["nosuid", "size=65536k"]},
         {"destination": "/a/../data"},
     ]
-    mounts = parse(doc, bundle).mounts
+    mounts = parse(with_mount_ns(doc), bundle).mounts
     assert [(m.destination, m.type, m.source, m.options) for m in mounts] == [
         ("/proc", "proc", "proc", []),
         ("/dev/shm", "tmpfs", "shm", ["nosuid", "size=65536k"]),
@@ -94,7 +100,7 @@ def test_mount_destination_with_double_leading_slash_is_normalized(bundle):
     # "//dev", and init's `m.destination == "/dev"` check (a bind of the whole /dev) misses.
     doc = minimal()
     doc["mounts"] = [{"destination": "//dev", "type": "bind", "source": "/dev"}]
-    assert parse(doc, bundle).mounts[0].destination == "/dev"
+    assert parse(with_mount_ns(doc), bundle).mounts[0].destination == "/dev"
 
 
 def test_process_fields(bundle):
@@ -164,7 +170,7 @@ def test_devices_defaults(bundle):
         {"path": "/dev/sda", "type": "b", "major": 8, "minor": 0, "fileMode": 0o660,
          "uid": 0, "gid": 6},
     ]}
-    devs = parse(doc, bundle).linux.devices
+    devs = parse(with_mount_ns(doc), bundle).linux.devices
     assert [(d.path, d.type, d.major, d.minor, d.file_mode, d.uid, d.gid) for d in devs] == [
         ("/dev/fuse", "c", 10, 229, None, None, None),
         ("/dev/fifo", "p", 0, 0, None, None, None),
@@ -198,7 +204,7 @@ def test_linux_paths_propagation_and_cgroups_path(bundle):
     doc["linux"] = {"maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
                     "rootfsPropagation": "rslave", "cgroupsPath": "/mine/c1",
                     "resources": {"pids": {"limit": 10}}}
-    lx = parse(doc, bundle).linux
+    lx = parse(with_mount_ns(doc), bundle).linux
     assert lx.masked_paths == ["/proc/kcore"]
     assert lx.readonly_paths == ["/proc/sys"]
     assert lx.rootfs_propagation == "rslave"
@@ -222,7 +228,7 @@ def test_unknown_fields_are_ignored(bundle):
     doc["process"]["futureProcessField"] = True
     doc["linux"] = {"futureLinuxField": [1, 2]}
     doc["mounts"] = [{"destination": "/x", "futureMountField": 3}]
-    cfg = parse(doc, bundle)
+    cfg = parse(with_mount_ns(doc), bundle)
     assert cfg.mounts[0].destination == "/x"
     assert cfg.process.args == ["sh"]
 
@@ -541,7 +547,7 @@ def test_unknown_capabilities_are_dropped_with_a_warning(bundle, capsys, caps, k
 def test_relative_mount_destination_is_relative_to_root(bundle):
     """runtime-spec 1.1 and runc: a relative destination is read relative to "/"."""
     doc = with_value(minimal(), ("mounts",), [{"destination": "proc", "type": "proc"}])
-    assert parse(doc, str(bundle)).mounts[0].destination == "/proc"
+    assert parse(with_mount_ns(doc), str(bundle)).mounts[0].destination == "/proc"
 
 
 def test_resources_parsed(bundle):

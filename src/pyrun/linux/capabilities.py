@@ -31,9 +31,17 @@ def number(name: str) -> int:
 
 
 def last_cap() -> int:
-    """The highest capability this kernel knows (it may know fewer or more than NUMBERS)."""
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        return int(f.read())
+    """The highest capability this kernel knows (it may know fewer or more than NUMBERS).
+    Read once, on the first call: the init calls it after pivot_root or chroot too,
+    where /proc may not be mounted."""
+    global _last_cap
+    if _last_cap is None:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            _last_cap = int(f.read())
+    return _last_cap
+
+
+_last_cap = None
 
 
 def drop_bounding(keep: set[int]) -> None:

@@ -50,15 +50,20 @@ def kill_init_and_wait(pid: int, start_time, timeout: float = 10.0) -> None:
 
 
 def destroy(c: state.Container) -> None:
-    """Kill whatever is left, remove the cgroup and the state directory. The cgroup goes
-    first: it reaches every process, and thaws a paused container so that it can die."""
+    """Kill whatever is left, remove the cgroup and the state directory.
+
+    Only what pyrun started or made: the cgroup's processes are killed only once the
+    cgroup was claimed (it held no process when create took it, so whatever is in it now
+    is the container's), and only directories create made are removed. The cgroup kill
+    goes first: it reaches every process, and thaws a paused container so that it can die.
+    """
     group = cgroup_of(c) if c.data.get("cgroup_path") else None
-    if group is not None and group.exists():
+    if group is not None and c.data.get("cgroup_claimed") and group.exists():
         group.kill_all()
     if c.data.get("pid"):
         kill_init_and_wait(c.pid, c.data.get("pid_start_time"))  # one not yet in it
-    if group is not None and group.exists():
-        group.destroy()
+    if group is not None:
+        group.destroy(c.data.get("cgroup_made") or [])
     c.remove_dir()
 
 

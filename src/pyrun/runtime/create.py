@@ -75,13 +75,14 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
                opts: CreateOptions) -> Created:
     # Record what destroy() needs before making it, so a failure at any point below
     # knows what to remove.
-    c.data = {"id": c.id, "cgroup_path": cgroup_path, "oci_version": cfg.oci_version,
+    c.data = {"id": c.id, "cgroup_path": cgroup_path, "cgroup_made": [],
+              "oci_version": cfg.oci_version,
               "bundle": cfg.bundle, "annotations": cfg.annotations}
     if cfg.hooks:
         c.data["hooks"] = cfg.hooks  # poststart and poststop run from start and delete
     group = cgroups.open_group(cgroup_path)
     try:
-        group.create()
+        claim_cgroup(c, group)
         group.apply(cfg.linux.resources)
         if cfg.linux.device_rules is not None:
             group.set_devices(device_allow_list(cfg))
@@ -96,8 +97,11 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     close_fds = [c._lock_fd, parent.fileno()]
     if console_socket is not None:
         close_fds.append(console_socket.fileno())
+    # Opened here and inherited: the init may join a mount namespace that cannot see them.
+    fifo_fd = os.open(c.fifo_path, os.O_PATH | os.O_CLOEXEC)
+    host_proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     init_opts = InitOptions(
-        fifo_path=c.fifo_path, no_pivot=opts.no_pivot,
+        fifo_fd=fifo_fd, host_proc_fd=host_proc_fd, no_pivot=opts.no_pivot,
         no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
         cgroup_mounts=group.mount_sources(), close_fds=close_fds,
         terminal=cfg.process.terminal,
@@ -108,6 +112,8 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     if pid == 0:
         intermediate(cfg, child, init_opts)  # never returns
     child.close()
+    os.close(fifo_fd)
+    os.close(host_proc_fd)
     init_pid = _await_init_pid(parent, pid)
     c.data.update(pid=init_pid, pid_start_time=process.start_time(init_pid))
     try:
@@ -127,6 +133,19 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     if opts.pid_file:
         write_pid_file(opts.pid_file, init_pid)
     return Created(c, parent, console)
+
+
+def claim_cgroup(c: state.Container, group) -> None:
+    """Make (or take) the container's cgroup, as runc does: one that already holds a
+    process, or is frozen, belongs to someone else and is refused. From here on pyrun may
+    kill whatever is in it (`cgroup_claimed`), and removes only the directories it made."""
+    if group.exists() and (pids := group.all_procs()):
+        raise PyrunError(f"container's cgroup is not empty: {len(pids)} process(es) found")
+    c.data["cgroup_made"] = group.create()
+    if group.frozen():
+        # Never move a process into it (it would stop at once), and never thaw it.
+        raise PyrunError("container's cgroup unexpectedly frozen")
+    c.data["cgroup_claimed"] = True
 
 
 def device_allow_list(cfg: config.Config):

@@ -6,12 +6,13 @@ and namespaces and forks the process inside them (see pyrun.init.exec_intermedia
 foreground pyrun then waits for it like `run` does and exits with its status.
 """
 
+import _signal
 import os
 
 from pyrun import config, fastjson, state
 from pyrun.errors import PyrunError
 from pyrun.init import exec_intermediate
-from pyrun.linux import namespaces
+from pyrun.linux import cgroups, namespaces
 from pyrun.linux.sync import Channel, ChannelClosed
 from pyrun.runtime import common
 from pyrun.runtime.create import (
@@ -111,10 +112,15 @@ def _start(c: state.Container, proc: config.Process, preserve_fds: int):
     group = common.cgroup_of(c)
     pid = os.fork()
     if pid == 0:
-        exec_intermediate(child, ns_fds, group, proc, preserve_fds, [parent.fileno()])
+        exec_intermediate(child, ns_fds, proc, preserve_fds, [parent.fileno()])
     child.close()
     for _, fd in ns_fds:
         os.close(fd)
+    try:
+        _move_into_cgroup(group, pid, parent)
+    except BaseException:
+        parent.close()  # not waited for: in a frozen v1 cgroup it dies only once thawed
+        raise
     found = {}
     try:
         while "error" not in found:
@@ -136,6 +142,22 @@ def _start(c: state.Container, proc: config.Process, preserve_fds: int):
             os.close(found["master"])
         raise PyrunError(found.get("error", "exec setup process exited without a word"))
     return found["pid"], found.get("master")
+
+
+def _move_into_cgroup(group, pid: int, chan: Channel) -> None:
+    """Put the exec's first fork into the container's cgroup from outside, then let it
+    go on. If the cgroup turns out frozen (paused meanwhile), only that fork is stuck:
+    kill it and say so, rather than wait for it; pyrun itself never joins."""
+    try:
+        group.add(pid)
+        frozen = group.frozen()
+    except cgroups.CgroupError as e:
+        os.kill(pid, _signal.SIGKILL)
+        raise PyrunError(f"join cgroup {e.what}", e.reason) from None
+    if frozen:
+        os.kill(pid, _signal.SIGKILL)
+        raise PyrunError("cannot exec in a paused container (resume it first)")
+    chan.send({"type": "cgroup joined"})
 
 
 def _host_terminal_size():

@@ -84,6 +84,20 @@ def remove_dir(path: str, timeout: float = 5.0) -> None:
             time.sleep(0.005)
 
 
+def subtree_pids(top: str) -> list[int]:
+    """The pids in `top`'s cgroup.procs and in every cgroup below it."""
+    pids = []
+    for directory, _subdirs, _files in os.walk(top):
+        pids += read_pids(os.path.join(directory, "cgroup.procs"))
+    return pids
+
+
+def remove_tree(top: str) -> None:
+    """rmdir `top` and the cgroups below it, deepest first (a container may make its own)."""
+    for directory, _subdirs, _files in os.walk(top, topdown=False):
+        remove_dir(directory)
+
+
 def signal_all(procs, sig: int) -> None:
     for pid in procs():
         try:

@@ -36,7 +36,9 @@ class V1Group:
                 for h in hierarchies()]
 
     # --- life
-    def create(self) -> None:
+    def create(self) -> list[str]:
+        """mkdir in every hierarchy; returns the container's directories this call made
+        (destroy removes only those)."""
         made = []
         try:
             for h in hierarchies():
@@ -45,10 +47,14 @@ class V1Group:
             for d in reversed(made):
                 base.remove_dir(d)
             raise CgroupError(e.filename or self.path, e.strerror or str(e)) from None
+        return [d for d in made if d in self.dirs]
 
-    def destroy(self) -> None:
+    def destroy(self, made: list[str]) -> None:
+        """Remove the container's directories that pyrun made, with the sub-cgroups made
+        inside them: never a cgroup someone else owns."""
         for d in self.dirs:
-            base.remove_dir(d)
+            if d in made:
+                base.remove_tree(d)
 
     def exists(self) -> bool:
         return os.path.isdir(self._procs_dir())
@@ -63,6 +69,10 @@ class V1Group:
 
     def procs(self) -> list[int]:
         return base.read_pids(os.path.join(self._procs_dir(), "cgroup.procs"))
+
+    def all_procs(self) -> list[int]:
+        """Every process in this cgroup and below it, in any hierarchy."""
+        return sorted({pid for d in self.dirs for pid in base.subtree_pids(d)})
 
     def signal_all(self, sig: int) -> None:
         base.signal_all(self.procs, sig)

@@ -24,21 +24,33 @@ class V2Group:
         return [("", self.dir, 2)]
 
     # --- life
-    def create(self) -> None:
+    def create(self) -> list[str]:
         """mkdir, enabling every available controller on the way down (subtree_control),
-        so that the container's directory has the files its limits need."""
+        so that the container's directory has the files its limits need. Returns the
+        container's directory if this call made it (destroy removes only that)."""
         current = self.mount
+        made = []
         try:
             for part in [p for p in self.path.split("/") if p]:
                 _enable_controllers(current)
                 current = os.path.join(current, part)
-                os.makedirs(current, exist_ok=True)
+                if not os.path.isdir(current):
+                    try:
+                        os.mkdir(current)
+                        made = [current]
+                    except FileExistsError:
+                        made = []  # another create made it first: not ours
+                else:
+                    made = []
         except OSError as e:
             raise CgroupError(e.filename or current, e.strerror or str(e)) from None
+        return made
 
-    def destroy(self) -> None:
-        """Remove the container's directory (not the shared parents)."""
-        base.remove_dir(self.dir)
+    def destroy(self, made: list[str]) -> None:
+        """Remove the container's directory, and the sub-cgroups made inside it, if pyrun
+        made it (`made`, from create): never a cgroup someone else owns."""
+        if self.dir in made:
+            base.remove_tree(self.dir)
 
     def exists(self) -> bool:
         return os.path.isdir(self.dir)
@@ -50,6 +62,10 @@ class V2Group:
 
     def procs(self) -> list[int]:
         return base.read_pids(self.file("cgroup.procs"))
+
+    def all_procs(self) -> list[int]:
+        """Every process in this cgroup and its descendants (cgroup.kill reaches them all)."""
+        return base.subtree_pids(self.dir)
 
     def signal_all(self, sig: int) -> None:
         base.signal_all(self.procs, sig)
