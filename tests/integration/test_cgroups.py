@@ -519,15 +519,46 @@ def test_ps_json_lists_the_cgroups_pids(pyrun, make_bundle, container_id):
 
 # --- 8. kill --all -------------------------------------------------------------------------------
 
-def test_kill_all_kills_every_process_of_the_cgroup(pyrun, make_bundle, container_id):
-    config = config_with(args=TWO_SLEEPS)
-    with running(pyrun, make_bundle, container_id, config=config):
-        pids = wait_until(lambda: len(p := procs(container_id)) == 3 and p, "sh and two sleeps")
-        result = pyrun("kill", "--all", container_id, "KILL")
+# USR1 kills a process that has no handler for it, but not PID 1 of a pid namespace: the
+# kernel drops signals to a namespace's init that it does not handle (pid_namespaces(7)).
+# So the sleeps die only if --all signals each process itself; killing the init would not
+# prove that (every process of the namespace dies with its init).
+SLEEPS_UNDER_AN_INIT = ("sh", "-c", "sleep 1000 & sleep 1000 & while :; do sleep 1; done")
+
+
+def long_sleeps(container_id) -> set[int]:
+    found = set()
+    for pid in procs(container_id):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read() == b"sleep\x001000\x00":
+                    found.add(pid)
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def test_kill_all_signals_every_process_of_the_cgroup(pyrun, make_bundle, container_id):
+    config = config_with(args=SLEEPS_UNDER_AN_INIT)
+    with running(pyrun, make_bundle, container_id, config=config) as init:
+        sleeps = wait_until(lambda: len(p := long_sleeps(container_id)) == 2 and p,
+                            "two sleeps")
+        result = pyrun("kill", "--all", container_id, "USR1")
         assert result.returncode == 0, result.stderr
-        wait_until(lambda: all(is_gone(p) for p in pids), f"{pids} to die")
-        assert not procs(container_id)
-        wait_for_status(pyrun, container_id, "stopped")
+        wait_until(lambda: all(is_gone(p) for p in sleeps), f"{sleeps} to die")
+        assert not is_gone(init), "the init died: the test would prove nothing"
+        assert state_of(pyrun, container_id)["status"] == "running"
+
+
+def test_kill_without_all_signals_only_the_init(pyrun, make_bundle, container_id):
+    """The control for the test above: without --all, USR1 reaches no sleep."""
+    config = config_with(args=SLEEPS_UNDER_AN_INIT)
+    with running(pyrun, make_bundle, container_id, config=config):
+        sleeps = wait_until(lambda: len(p := long_sleeps(container_id)) == 2 and p,
+                            "two sleeps")
+        assert pyrun("kill", container_id, "USR1").returncode == 0
+        time.sleep(0.3)
+        assert not any(is_gone(p) for p in sleeps)
 
 
 # --- 9. the cgroup goes with the container ------------------------------------------------------
