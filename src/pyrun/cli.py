@@ -185,7 +185,7 @@ def cmd_spec(g, o, args):
     return 0
 
 
-def _create_options(o, detached: bool):
+def _create_options(g, o, detached: bool):
     from pyrun.runtime.create import CreateOptions
 
     fds = o.get("preserve_fds", "0")
@@ -197,13 +197,14 @@ def _create_options(o, detached: bool):
                          console_socket=o.get("console_socket"),
                          no_pivot=o.get("no_pivot", False),
                          no_new_keyring=o.get("no_new_keyring", False),
-                         preserve_fds=int(fds) + extra, detached=detached)
+                         preserve_fds=int(fds) + extra, detached=detached,
+                         systemd_cgroup=g.get("systemd_cgroup", False))
 
 
 def _warm_up_cgroups():
     """Start the slow part of joining a cgroup now, before ~7 ms of imports (see
     pyrun.linux.cgroups.start_migration_warmup)."""
-    from pyrun.linux.cgroups import start_migration_warmup
+    from pyrun.runtime.warmup import start_migration_warmup
 
     start_migration_warmup()
 
@@ -212,7 +213,7 @@ def cmd_create(g, o, args):
     _warm_up_cgroups()
     from pyrun.runtime.create import create
 
-    create(g["root"], _one_id(args), _create_options(o, detached=True))
+    create(g["root"], _one_id(args), _create_options(g, o, detached=True))
     return 0
 
 
@@ -221,7 +222,7 @@ def cmd_run(g, o, args):
     from pyrun.runtime.run import run
 
     detach = o.get("detach", False)
-    return run(g["root"], _one_id(args), _create_options(o, detached=detach), detach=detach,
+    return run(g["root"], _one_id(args), _create_options(g, o, detached=detach), detach=detach,
                keep=o.get("keep", False))
 
 
@@ -306,7 +307,7 @@ def cmd_events(g, o, args):
 
 
 def cmd_update(g, o, args):
-    from pyrun.linux.cgroups.resources import Resources
+    from pyrun.config import Resources
     from pyrun.runtime.update import parse_bytes, read_resources_json, update
     from pyrun.state import open_container
 
@@ -407,23 +408,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(g: dict, command: str, argv: list[str], err: BaseException) -> int:
-    from pyrun.errors import PyrunError
+    from pyrun.errors import PyrunError, reason_of
 
     context = command
     container_id = _guess_id(command, argv)
     if container_id:
         context = f"{command} {container_id}"
-    from pyrun.linux.cgroups import CgroupError
-
-    if isinstance(err, CgroupError):
-        err = PyrunError(err.what, err.reason)
     if isinstance(err, PyrunError):
-        message = err.with_context(context).message()
+        message = err.with_context(context).message
     elif isinstance(err, UsageError):
         message = f"{context}: {err}" if context else str(err)
     elif isinstance(err, OSError):
-        detail = f": {err.filename}" if err.filename else ""
-        message = f"{context}: {err.strerror or err}{detail}"
+        message = f"{context}: {reason_of(err)}"
     else:
         message = f"{context}: internal error: {type(err).__name__}: {err}"
     message = " ".join(message.split("\n"))

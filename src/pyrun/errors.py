@@ -1,4 +1,18 @@
-"""The one exception type pyrun's command line turns into `pyrun: ...` and exit status 1."""
+"""pyrun's errors: one base class, turned by the command line into one line and status 1.
+
+    pyrun: <command> <id>: <what failed>: <reason>
+
+Every failure pyrun reports is a PyrunError (ConfigError, NotSupportedYet, and the kernel
+modules' own: CgroupError, HookError, ...). Context is added once, where it is known, as
+crun's libcrun_error_t does (crun_make_error, then prepend on the way up):
+
+    with wrap("mount /proc (proc)"):       # an OSError inside becomes
+        syscalls.mount(...)                 #   "mount /proc (proc): Operation not permitted"
+
+and the command line adds "<command> <id>" at the top (`with_context`). An OSError's own
+text is its strerror alone: the call that failed is named by the `wrap` around it, so no
+message says the operation twice.
+"""
 
 
 class PyrunError(Exception):
@@ -6,23 +20,30 @@ class PyrunError(Exception):
 
     `what` names the thing that failed (a file, a JSON path, a mount); `reason` says why,
     usually an OS error's text. The command and container id are added by the layer that
-    knows them (see `with_context`), giving `pyrun: <command> <id>: <what>: <reason>`.
+    knows them (`with_context`), giving `<command> <id>: <what>: <reason>`.
     """
 
     def __init__(self, what: str, reason: str = "", *, context: str = ""):
         self.what = what
         self.reason = reason
         self.context = context
-        super().__init__(self.message())
+        super().__init__(self.message)
 
+    @property
     def message(self) -> str:
-        parts = [p for p in (self.context, self.what, self.reason) if p]
-        return ": ".join(parts)
+        return ": ".join(p for p in (self.context, self.what, self.reason) if p)
 
     def with_context(self, context: str) -> "PyrunError":
+        """Add the command and container id, once (the outermost caller's wins)."""
         if not self.context:
             self.context = context
-            self.args = (self.message(),)
+            self.args = (self.message,)
+        return self
+
+    def within(self, what: str) -> "PyrunError":
+        """Prepend the step this failure happened in: "join cgroup" + "<file>: <reason>"."""
+        self.what = f"{what}: {self.what}" if self.what else what
+        self.args = (self.message,)
         return self
 
 
@@ -35,6 +56,35 @@ class NotSupportedYet(PyrunError):
 
     def __init__(self, what: str):
         super().__init__(what, "not supported yet")
+
+
+def reason_of(err: OSError) -> str:
+    """An OSError as the reason part of a line: its text, and the file it names."""
+    text = err.strerror or str(err)
+    return f"{text}: {err.filename}" if err.filename else text
+
+
+class wrap:
+    """`with wrap("mount /proc"):` names the step for any failure inside it: an OSError
+    becomes PyrunError("mount /proc", its text); a PyrunError gets the step prepended.
+    A plain class, not contextlib (which costs an import on the hot path)."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb):
+        if isinstance(err, PyrunError):
+            raise err.within(self.what)
+        if isinstance(err, OSError):
+            # The step names the object (a path, a mount): its text alone, not the file
+            # name the OSError may carry again.
+            raise PyrunError(self.what, err.strerror or str(err)) from None
+        return False
 
 
 def warn(message: str) -> None:

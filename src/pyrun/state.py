@@ -1,8 +1,9 @@
 """The state directory: `<root>/<id>/` holding state.json, the container lock and exec.fifo.
 
 state.json records what cannot be derived later (init pid and its start time, bundle, cgroup,
-creation time, annotations). The status is never stored: it is derived from the process
-(`status()`), so a container whose init died is "stopped" without anyone writing that down.
+creation time, annotations). The status is never stored: pyrun.runtime.common derives it
+from the process, so a container whose init died is "stopped" without anyone writing that
+down. Storage only: nothing here looks at processes or cgroups.
 """
 
 import fcntl
@@ -10,7 +11,6 @@ import os
 
 from pyrun import fastjson
 from pyrun.errors import PyrunError
-from pyrun.linux import process
 
 DEFAULT_ROOT = "/run/pyrun"
 STATE_FILE = "state.json"
@@ -110,28 +110,13 @@ class Container:
             raise PyrunError(self.state_path, f"corrupt: {e}") from None
         return self
 
-    # --- derived facts
     @property
     def pid(self) -> int:
         return self.data.get("pid", 0)
 
-    def init_alive(self) -> bool:
-        """The init process still exists and is the one we started (not a reused pid)."""
-        pid = self.pid
-        return pid > 0 and process.start_time(pid) == self.data.get("pid_start_time")
-
-    def status(self, frozen=None) -> str:
-        """created | running | paused | stopped, derived from the process, never stored.
-
-        `frozen` is a callable telling whether the cgroup is frozen (the cgroup layer's).
-        """
-        if not self.init_alive():
-            return "stopped"
-        if os.path.exists(self.fifo_path):
-            return "created"
-        if frozen is not None and frozen():
-            return "paused"
-        return "running"
+    def fifo_exists(self) -> bool:
+        """The init still waits for `start` (start removes the fifo)."""
+        return os.path.exists(self.fifo_path)
 
 
 def open_container(root: str, container_id: str) -> Container:

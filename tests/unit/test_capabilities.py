@@ -1,8 +1,12 @@
-"""pyrun.linux.capabilities: names and numbers, and which ambient capabilities are raised."""
+"""Capability names and numbers (pyrun.config.model), and which ambient capabilities
+pyrun.linux.capabilities raises."""
 
 import pytest
 
-from pyrun.linux.capabilities import NUMBERS, number, set_ambient
+from pyrun.config.model import CAPABILITY_NUMBERS as NUMBERS
+from pyrun.config.model import capability_number as number
+from pyrun.linux.capabilities import set_ambient
+from tests.fakes import FakeSyscalls
 
 
 @pytest.mark.parametrize(("name", "expected"), [
@@ -31,29 +35,19 @@ def test_names_have_no_prefix_and_are_upper_case():
     assert all(name == name.upper() and not name.startswith("CAP_") for name in NUMBERS)
 
 
-class RecordingSyscalls:
-    def __init__(self):
-        self.calls = []
-
-    def cap_ambient_clear_all(self):
-        self.calls.append(("clear",))
-
-    def cap_ambient_raise(self, cap):
-        self.calls.append(("raise", cap))
-
-
 def test_set_ambient_raises_only_permitted_and_inheritable():
-    sc = RecordingSyscalls()
+    sc = FakeSyscalls()
     raised = set_ambient(ambient={5, 10, 12, 21}, permitted={5, 10, 21}, inheritable={10, 21, 29},
                          sc=sc)
     assert raised == {10, 21}
-    assert sc.calls == [("clear",), ("raise", 10), ("raise", 21)]
+    assert sc.log == [("cap_ambient_clear_all",), ("cap_ambient_raise", 10),
+                      ("cap_ambient_raise", 21)]
 
 
 def test_set_ambient_without_inheritable_only_clears():
     # runc's own template asks for ambient capabilities without inheritable ones
-    sc = RecordingSyscalls()
+    sc = FakeSyscalls()
     assert set_ambient(ambient={5, 10, 29}, permitted={5, 10, 29}, inheritable=set(),
                        sc=sc) == set()
-    assert sc.calls == [("clear",)]
+    assert sc.log == [("cap_ambient_clear_all",)]
 

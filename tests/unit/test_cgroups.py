@@ -1,7 +1,6 @@
 """pyrun.linux.cgroups: cgroupsPath rules, and layout detection from a fake mountinfo."""
 
 import importlib
-import io
 
 import pytest
 
@@ -55,32 +54,66 @@ def test_root_cgroup_rejected(given):
     assert e.value.reason == "must not be the root cgroup"
 
 
-def test_systemd_slice_not_supported_yet():
-    with pytest.raises(NotSupportedYet) as e:
+def test_a_systemd_slice_path_without_the_flag_says_which_flag():
+    with pytest.raises(CgroupError) as e:
         resolve_path("system.slice:pyrun:c1", "c1")
-    assert "slice:prefix:name" in e.value.what
+    assert e.value.reason == "looks like systemd's slice:prefix:name: pass --systemd-cgroup"
 
 
-def _fake_open(monkeypatch, module, files: dict):
-    """open() in `module` only: the given paths read from strings, others fail."""
-
-    def fake(path, *args, **kwargs):
-        if path not in files:
-            raise AssertionError(f"unexpected open({path!r})")
-        return io.StringIO(files[path])
-
-    monkeypatch.setattr(module, "open", fake, raising=False)
+@pytest.fixture
+def no_systemd(monkeypatch):
+    monkeypatch.setattr(cgroups, "SYSTEMD_RUNNING", "/nonexistent/run/systemd/system")
 
 
-def test_own_cgroup_is_the_unified_entry(monkeypatch):
-    _fake_open(monkeypatch, cgroups, {"/proc/self/cgroup":
-                                      "12:pids:/v1/path\n1:name=systemd:/sd\n0::/unified/me\n"})
+@pytest.mark.parametrize(("given", "expected"), [
+    # runc's rules (libcontainer/cgroups/systemd: ExpandSlice, getUnitName)
+    ("system.slice:docker:abc", "/system.slice/docker-abc.scope"),
+    ("machine-pods-p1.slice:crio:abc", "/machine.slice/machine-pods.slice/"
+                                       "machine-pods-p1.slice/crio-abc.scope"),
+    (":pyrun:c1", "/system.slice/pyrun-c1.scope"),
+    ("-.slice:pyrun:c1", "/pyrun-c1.scope"),
+    ("system.slice:x:kubepods-pod1.slice", "/kubepods.slice/kubepods-pod1.slice"),
+    ("", "/system.slice/pyrun-c1.scope"),
+])
+def test_systemd_paths_map_to_cgroupfs_as_systemd_lays_them_out(no_systemd, given, expected):
+    assert resolve_path(given, "c1", systemd=True) == expected
+
+
+@pytest.mark.parametrize(("given", "reason"), [
+    ("/a/b", 'expected "slice:prefix:name" with --systemd-cgroup'),
+    ("a:b", 'expected "slice:prefix:name" with --systemd-cgroup'),
+    ("system:pyrun:c1", "invalid slice name 'system'"),
+    ("a--b.slice:pyrun:c1", "invalid slice name 'a--b.slice'"),
+    ("a/b.slice:pyrun:c1", "invalid slice name 'a/b.slice'"),
+    ("system.slice:pyrun:", "the name part is empty"),
+])
+def test_bad_systemd_paths_are_refused(no_systemd, given, reason):
+    with pytest.raises(CgroupError) as e:
+        resolve_path(given, "c1", systemd=True)
+    assert e.value.reason == reason
+
+
+def test_systemd_paths_are_refused_while_systemd_runs(monkeypatch, tmp_path):
+    monkeypatch.setattr(cgroups, "SYSTEMD_RUNNING", str(tmp_path))
+    with pytest.raises(NotSupportedYet, match="systemd is running"):
+        resolve_path("system.slice:pyrun:c1", "c1", systemd=True)
+
+
+@pytest.fixture
+def proc_self_cgroup(monkeypatch, tmp_path):
+    """Point pyrun at a /proc/self/cgroup text of the test's."""
+    path = tmp_path / "cgroup"
+    monkeypatch.setattr(cgroups, "PROC_SELF_CGROUP", str(path))
+    return path.write_text
+
+
+def test_own_cgroup_is_the_unified_entry(proc_self_cgroup):
+    proc_self_cgroup("12:pids:/v1/path\n1:name=systemd:/sd\n0::/unified/me\n")
     assert cgroups._own_cgroup() == "/unified/me"
 
 
-def test_own_cgroup_on_pure_v1_is_the_first_entry(monkeypatch):
-    _fake_open(monkeypatch, cgroups, {"/proc/self/cgroup":
-                                      "12:pids:/v1/path\n11:memory:/other\n"})
+def test_own_cgroup_on_pure_v1_is_the_first_entry(proc_self_cgroup):
+    proc_self_cgroup("12:pids:/v1/path\n11:memory:/other\n")
     assert cgroups._own_cgroup() == "/v1/path"
 
 
@@ -128,11 +161,14 @@ PURE_V1 = ROOT_LINES + (
 
 
 @pytest.fixture
-def mountinfo(monkeypatch):
+def mountinfo(monkeypatch, tmp_path):
+    """Point detection at a mountinfo text of the test's (and forget what it read)."""
     monkeypatch.setattr(detect_mod, "_cache", {})
+    path = tmp_path / "mountinfo"
+    monkeypatch.setattr(detect_mod, "MOUNTINFO", str(path))
 
     def use(text):
-        _fake_open(monkeypatch, detect_mod, {"/proc/self/mountinfo": text})
+        path.write_text(text)
 
     return use
 
@@ -196,7 +232,7 @@ def test_runc_conversions():
 
 
 def test_v2_values_for_memory_swap_and_cpu():
-    from pyrun.linux.cgroups.resources import Resources
+    from pyrun.config import Resources
     from pyrun.linux.cgroups.v2 import _v2_values
 
     r = Resources(memory_limit=100, memory_swap=300, cpu_quota=5000, cpu_period=10000,
@@ -207,8 +243,8 @@ def test_v2_values_for_memory_swap_and_cpu():
 
 
 def test_v2_refuses_what_only_v1_has():
+    from pyrun.config import Resources
     from pyrun.linux.cgroups.base import CgroupError
-    from pyrun.linux.cgroups.resources import Resources
     from pyrun.linux.cgroups.v2 import _v2_values
 
     with pytest.raises(CgroupError, match="realtime"):

@@ -219,7 +219,9 @@ def test_annotations_and_hooks_kept(bundle):
     doc["hooks"] = {"prestart": [hook], "poststop": []}
     cfg = parse(doc, bundle)
     assert cfg.annotations == {"org.example": "yes"}
-    assert cfg.hooks == {"prestart": [hook]}
+    assert list(cfg.hooks) == ["prestart"]
+    [kept] = cfg.hooks["prestart"]
+    assert (kept.path, kept.args, kept.env, kept.timeout) == ("/bin/true", ["true"], [], 5)
 
 
 def test_unknown_fields_are_ignored(bundle):
@@ -583,3 +585,15 @@ def test_bad_resources_name_their_path(bundle, resources, where):
     with pytest.raises(ConfigError) as e:
         parse(doc, str(bundle))
     assert where in str(e.value)
+
+
+def test_the_config_package_never_loads_the_kernel_layer():
+    """config is pure data: importing it (and parsing) pulls in no pyrun.linux module."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pyrun.config as c; c.default_spec(); "
+            "print(sorted(m for m in sys.modules if m.startswith('pyrun.linux')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -6,7 +6,10 @@ import struct
 
 import pytest
 
-from pyrun.linux.cgroups.devices import DEFAULT_ALLOWED, DeviceRule, effective_rules, v2_program
+from pyrun.config.defaults import DEFAULT_DEVICE_RULES as DEFAULT_ALLOWED
+from pyrun.config.defaults import effective_rules
+from pyrun.config.model import DeviceRule
+from pyrun.linux.cgroups.devices import v2_program
 
 ACCESS = {"m": 1, "r": 2, "w": 4}
 TYPES = {"c": 2, "b": 1}

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
+from pyrun.config import Hook, parse_hooks
 from pyrun.linux.hooks import (
-    Hook,
     HookError,
     encode_state,
     run_hook,
@@ -53,15 +53,19 @@ def sh(tmp_path, body: str, name: str = "hook") -> str:
 # Hook and the state object
 
 
+def from_json(entry: dict) -> Hook:
+    """One hook as config.json (and state.json) gives it."""
+    return parse_hooks({"poststop": [entry]})["poststop"][0]
+
+
 def test_hook_from_json_with_every_field():
-    hook = Hook.from_json({"path": "/bin/x", "args": ["x", "-v"], "env": ["A=1"],
-                           "timeout": 5})
+    hook = from_json({"path": "/bin/x", "args": ["x", "-v"], "env": ["A=1"], "timeout": 5})
     assert (hook.path, hook.args, hook.env, hook.timeout) == ("/bin/x", ["x", "-v"],
                                                               ["A=1"], 5)
 
 
 def test_hook_from_json_with_only_a_path():
-    hook = Hook.from_json({"path": "/bin/x"})
+    hook = from_json({"path": "/bin/x"})
     assert (hook.path, hook.args, hook.env, hook.timeout) == ("/bin/x", [], [], None)
 
 
@@ -261,8 +265,12 @@ def test_run_hooks_stops_at_the_first_failure(tmp_path):
     assert not marker.exists()
 
 
-def test_run_hooks_with_no_hooks_does_nothing():
+def test_run_hooks_with_no_hooks_starts_no_process(monkeypatch):
+    started = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **kw: started.append(a))
     run_hooks([], STATE, name="poststop")
+    assert run_hooks_best_effort([], STATE, name="poststop") == []
+    assert started == []
 
 
 def test_run_hooks_best_effort_runs_every_hook_and_returns_the_failures(tmp_path):

@@ -5,7 +5,6 @@ import os
 import pytest
 
 from pyrun.linux import mounts
-from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.mounts import UnsupportedOption, mount_entry, parse_options
 from pyrun.linux.syscalls import (
     MNT_DETACH,
@@ -23,45 +22,7 @@ from pyrun.linux.syscalls import (
     MS_STRICTATIME,
     MS_UNBINDABLE,
 )
-
-
-class FakeSyscalls:
-    """Records mount calls instead of making them. openat2 emulates RESOLVE_IN_ROOT by
-    opening <directory behind dirfd>/<path> with a plain os.open (no symlinks needed here).
-
-    A mount target `/proc/self/fd/N` is recorded as the path behind N at the time of the
-    call, so tests can compare against real tmp_path locations.
-    """
-
-    def __init__(self):
-        self.calls = []
-        self.opened = []
-
-    def mount(self, source, target, fstype, flags=0, data=None):
-        self.calls.append(("mount", source, _fd_target(target), fstype, flags, data))
-
-    def umount2(self, target, flags=0):
-        self.calls.append(("umount2", target, flags))
-
-    def pivot_root(self, new_root, put_old):
-        self.calls.append(("pivot_root", new_root, put_old))
-
-    def openat2(self, dirfd, path, flags, mode=0, resolve=0):
-        assert resolve == self.RESOLVE_IN_ROOT
-        root = os.readlink(f"/proc/self/fd/{dirfd}")
-        self.opened.append(path)
-        return os.open(os.path.join(root, path.lstrip("/")), flags, mode)
-
-
-for _name in dir(real_syscalls):
-    if _name.startswith(("MS_", "MNT_", "RESOLVE_", "CLONE_")):
-        setattr(FakeSyscalls, _name, getattr(real_syscalls, _name))
-
-
-def _fd_target(target: str) -> str:
-    if target.startswith("/proc/self/fd/"):
-        return os.readlink(target)
-    return target
+from tests.fakes import FakeSyscalls
 
 
 @pytest.fixture
@@ -285,8 +246,7 @@ def test_bind_rootfs_onto_itself(sc):
     assert sc.calls == [("mount", "/b/rootfs", "/b/rootfs", None, MS_BIND | MS_REC, None)]
 
 
-def test_pivot_root_detaches_old_root_as_slave(sc, rootfs, monkeypatch):
-    monkeypatch.chdir(rootfs)  # pivot_root changes directory; restored after the test
+def test_pivot_root_detaches_old_root_as_slave(sc, rootfs):
     mounts.pivot_root(str(rootfs), sc=sc)
     assert sc.calls == [
         ("pivot_root", ".", "."),

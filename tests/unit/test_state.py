@@ -1,4 +1,4 @@
-"""pyrun.state: ids, the per-container directory, atomic state.json, derived status."""
+"""pyrun.state: ids, the per-container directory, atomic state.json."""
 
 import fcntl
 import os
@@ -7,7 +7,6 @@ import pytest
 
 from pyrun import state
 from pyrun.errors import PyrunError
-from pyrun.linux import process
 from pyrun.state import Container, list_ids, open_container, validate_id
 
 
@@ -119,63 +118,6 @@ def test_lock_is_exclusive_until_unlock(root):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:
         os.close(fd)
-
-
-# --------------------------------------------------------------------------------------
-# status(): derived from the process, never stored
-
-
-def _container(root, **data) -> Container:
-    c = Container(root, "c1")
-    c.create_dir()
-    c.data = data
-    return c
-
-
-def test_status_stopped_without_pid(root):
-    assert _container(root).status() == "stopped"
-
-
-def test_status_stopped_for_pid_0(root):
-    # /proc/0 does not exist: start_time(0) is None, which must not match a missing time
-    assert _container(root, pid=0, pid_start_time=None).status() == "stopped"
-
-
-def test_status_stopped_when_start_time_differs(root):
-    me = os.getpid()
-    c = _container(root, pid=me, pid_start_time=process.start_time(me) + 1)
-    open(c.fifo_path, "w").close()
-    assert c.init_alive() is False
-    assert c.status() == "stopped"
-
-
-def test_status_stopped_when_start_time_missing(root):
-    assert _container(root, pid=os.getpid()).status() == "stopped"
-
-
-def test_status_created_when_alive_with_fifo(root):
-    me = os.getpid()
-    c = _container(root, pid=me, pid_start_time=process.start_time(me))
-    open(c.fifo_path, "w").close()
-    assert c.status() == "created"
-
-
-def test_status_running_when_alive_without_fifo(root):
-    me = os.getpid()
-    c = _container(root, pid=me, pid_start_time=process.start_time(me))
-    assert c.status() == "running"
-    assert c.status(frozen=lambda: False) == "running"
-
-
-def test_status_paused_when_frozen(root):
-    me = os.getpid()
-    c = _container(root, pid=me, pid_start_time=process.start_time(me))
-    assert c.status(frozen=lambda: True) == "paused"
-
-
-def test_start_time_of_missing_process_is_none():
-    # pid_max is at most 2**22: this pid cannot exist
-    assert process.start_time(2**22 + 1) is None
 
 
 def test_list_ids(root):

@@ -20,43 +20,21 @@ succeeded" (runtime.md, "Lifecycle", steps 9 and 13). `run_hooks` is for the fir
 (it stops at the first failure), `run_hooks_best_effort` for the second. Reporting is the
 caller's: this module runs hooks and says what went wrong in one line.
 
-`subprocess` and `json` are imported inside the functions: a container without hooks pays
-nothing for them. A process that runs hooks after pivot_root (startContainer, in the
-init) must call `preload()` while the host's standard library is still reachable.
+Each hook is an object with the config's attributes (pyrun.config.model.Hook: path,
+args, env, timeout). `subprocess` and `json` are imported inside the functions: a
+container without hooks pays nothing for them. A process that runs hooks after
+pivot_root (startContainer, in the init) must call `preload()` while the host's standard
+library is still reachable.
 """
 
+import _signal
 import os
 
-SIGKILL = 9
+from pyrun.errors import PyrunError
 
 
-class HookError(Exception):
-    """A hook failed; `message` is one line, e.g. "poststop hook /bin/x: exited with status 1"."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class Hook:
-    """One entry of config.json's `hooks.<name>` list."""
-
-    __slots__ = ("path", "args", "env", "timeout")
-
-    def __init__(self, path: str, args=(), env=(), timeout: int | None = None):
-        self.path = path
-        self.args = list(args)
-        self.env = list(env)
-        self.timeout = timeout  # seconds; None waits for as long as the hook runs
-
-    @classmethod
-    def from_json(cls, obj: dict) -> "Hook":
-        """From an entry pyrun.config has already validated."""
-        return cls(obj["path"], obj.get("args", ()), obj.get("env", ()), obj.get("timeout"))
-
-    def __repr__(self) -> str:
-        return f"Hook({self.path!r}, args={self.args!r}, env={self.env!r}, " \
-               f"timeout={self.timeout!r})"
+class HookError(PyrunError):
+    """A hook failed: one line, e.g. "poststop hook /bin/x: exited with status 1"."""
 
 
 def preload() -> None:
@@ -66,14 +44,14 @@ def preload() -> None:
     import subprocess  # noqa: F401
 
 
-def run_hooks(hooks: list[Hook], state: dict, *, name: str) -> None:
+def run_hooks(hooks, state: dict, *, name: str) -> None:
     """Run `hooks` in order, stopping at the first failure (config.md: "Hooks MUST be
     called in the listed order")."""
     for hook in hooks:
         run_hook(hook, state, name=name)
 
 
-def run_hooks_best_effort(hooks: list[Hook], state: dict, *, name: str) -> list[HookError]:
+def run_hooks_best_effort(hooks, state: dict, *, name: str) -> list[HookError]:
     """Run every hook, whatever the others did; return the failures, in order, for the
     caller to warn about (runtime.md: poststart and poststop hooks)."""
     failures = []
@@ -85,7 +63,7 @@ def run_hooks_best_effort(hooks: list[Hook], state: dict, *, name: str) -> list[
     return failures
 
 
-def run_hook(hook: Hook, state: dict, *, name: str) -> None:
+def run_hook(hook, state: dict, *, name: str) -> None:
     """Run one hook with the container's state JSON on its stdin; raise HookError if it
     cannot start, exits non-zero, dies by a signal, or outlives its timeout.
 
@@ -105,17 +83,17 @@ def run_hook(hook: Hook, state: dict, *, name: str) -> None:
                                 env=_environ(hook.env), stdin=subprocess.PIPE, stdout=2,
                                 close_fds=True, start_new_session=True)
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in args or env
-        raise HookError(f"{where}: {getattr(e, 'strerror', None) or e}") from None
+        raise HookError(where, getattr(e, "strerror", None) or str(e)) from None
     try:
         proc.communicate(encode_state(state), timeout=hook.timeout)
     except subprocess.TimeoutExpired:
         _kill_session(proc)
-        raise HookError(f"{where}: timed out after {hook.timeout} s") from None
+        raise HookError(where, f"timed out after {hook.timeout} s") from None
     except BaseException:  # interrupted: never leave the hook running behind us
         _kill_session(proc)
         raise
     if proc.returncode:
-        raise HookError(f"{where}: {_exit_text(proc.returncode)}")
+        raise HookError(where, _exit_text(proc.returncode))
 
 
 def state_for_hooks(*, oci_version: str, container_id: str, status: str, pid: int | None,
@@ -148,7 +126,7 @@ def _environ(env: list[str]) -> dict[str, str]:
 def _kill_session(proc) -> None:
     """SIGKILL the hook's process group (it leads its own session), then reap the hook."""
     try:
-        os.killpg(proc.pid, SIGKILL)
+        os.killpg(proc.pid, _signal.SIGKILL)
     except ProcessLookupError:
         pass
     proc.wait()

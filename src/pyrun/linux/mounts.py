@@ -166,12 +166,12 @@ def pivot_root(rootfs: str, sc=real_syscalls) -> None:
     old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     new_root = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:
-        os.fchdir(new_root)
+        sc.fchdir(new_root)
         sc.pivot_root(".", ".")
-        os.fchdir(old_root)
+        sc.fchdir(old_root)
         sc.mount(None, ".", None, MS_SLAVE | MS_REC)
         sc.umount2(".", MNT_DETACH)
-        os.chdir("/")
+        sc.chdir("/")
     finally:
         os.close(old_root)
         os.close(new_root)
@@ -179,10 +179,10 @@ def pivot_root(rootfs: str, sc=real_syscalls) -> None:
 
 def move_root(rootfs: str, sc=real_syscalls) -> None:
     """--no-pivot: move the rootfs over / and chroot (for ramdisk roots, where pivot fails)."""
-    os.chdir(rootfs)
+    sc.chdir(rootfs)
     sc.mount(rootfs, "/", None, MS_MOVE)
-    os.chroot(".")
-    os.chdir("/")
+    sc.chroot(".")
+    sc.chdir("/")
 
 
 def mask_path(path: str, sc=real_syscalls) -> None:

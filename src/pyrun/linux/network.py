@@ -6,20 +6,21 @@ addresses (pyroute2, imported only when asked) will live here too.
 """
 
 import _socket
-import fcntl
 import struct
+
+from pyrun.linux import syscalls as real_syscalls
 
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 
 
-def loopback_up() -> None:
+def loopback_up(sc=real_syscalls) -> None:
     """`ip link set lo up` in the current network namespace."""
     s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
     try:
         req = struct.pack("16sH22x", b"lo", 0)
-        flags = struct.unpack("16sH22x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
-        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+        flags = struct.unpack("16sH22x", sc.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
+        sc.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
     finally:
         s.close()

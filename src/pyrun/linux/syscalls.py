@@ -1,10 +1,29 @@
-"""Thin Python wrappers over the cffi shim (csrc/): each raises OSError(errno, text, path).
+"""The system calls the container's init makes, as one object (this module) that the
+kernel-facing modules take as `sc`, so that a unit test can pass a recording fake
+(tests/fakes.py) and check the exact sequence without root.
 
-Constants are the kernel's ABI numbers (include/uapi): stable forever, so they live here
-rather than in the shim.
+Two kinds of wrapper, each raising OSError(errno, strerror, path) on failure:
+  * over the cffi shim (csrc/), for what Python 3.11's stdlib lacks: mount, pivot_root,
+    unshare, setns, openat2, keyctl, bpf, ambient capabilities;
+  * over the stdlib (os, _prctl, resource, _socket), for every call that needs privilege
+    or changes the calling process as a whole (its root, cwd, ids, limits, capabilities,
+    controlling terminal, stdio): those too must go through `sc`, or a test of the init
+    would change the test runner itself.
+Plain file operations inside a rootfs (mkdir, symlink, open) stay direct.
+
+The OSError's text is strerror alone: the step that failed is named by the caller's
+`pyrun.errors.wrap`. Constants are the kernel's ABI numbers (include/uapi): stable
+forever, so they live here rather than in the shim.
 """
 
+import _socket
 import os
+import resource
+
+# _prctl is python-prctl's C core: its `prctl` module builds hundreds of wrapper objects
+# at import (~5 ms). Imported here, at the top: the init calls these after pivot_root,
+# where Python can no longer find extension modules.
+import _prctl
 
 from pyrun._shim import ffi, lib
 
@@ -53,10 +72,11 @@ RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
 
-def _check(ret: int, op: str, path: str | None = None) -> int:
+def _check(ret: int, path: str | None = None) -> int:
+    """The call's result, or OSError(errno, its text, path): the caller names the step."""
     if ret < 0:
         err = ffi.errno
-        raise OSError(err, f"{op}: {os.strerror(err)}", path)
+        raise OSError(err, os.strerror(err), path)
     return ret
 
 
@@ -66,41 +86,40 @@ def _c(s: str | None):
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
           data: str | None = None) -> None:
-    _check(lib.pyrun_mount(_c(source), target.encode(), _c(fstype), flags, _c(data)),
-           "mount", target)
+    _check(lib.pyrun_mount(_c(source), target.encode(), _c(fstype), flags, _c(data)), target)
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    _check(lib.pyrun_umount2(target.encode(), flags), "umount2", target)
+    _check(lib.pyrun_umount2(target.encode(), flags), target)
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    _check(lib.pyrun_pivot_root(new_root.encode(), put_old.encode()), "pivot_root", new_root)
+    _check(lib.pyrun_pivot_root(new_root.encode(), put_old.encode()), new_root)
 
 
 def unshare(flags: int) -> None:
-    _check(lib.pyrun_unshare(flags), "unshare")
+    _check(lib.pyrun_unshare(flags))
 
 
 def setns(fd: int, nstype: int = 0) -> None:
-    _check(lib.pyrun_setns(fd, nstype), "setns")
+    _check(lib.pyrun_setns(fd, nstype))
 
 
 def setdomainname(name: str) -> None:
     raw = name.encode()
-    _check(lib.pyrun_setdomainname(raw, len(raw)), "setdomainname")
+    _check(lib.pyrun_setdomainname(raw, len(raw)))
 
 
 def personality(persona: int) -> int:
-    return _check(lib.pyrun_personality(persona), "personality")
+    return _check(lib.pyrun_personality(persona))
 
 
 def keyctl_join_session_keyring(name: str | None) -> int:
-    return _check(lib.pyrun_keyctl_join_session_keyring(_c(name)), "keyctl")
+    return _check(lib.pyrun_keyctl_join_session_keyring(_c(name)))
 
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
-    return _check(lib.pyrun_openat2(dirfd, path.encode(), flags, mode, resolve), "openat2", path)
+    return _check(lib.pyrun_openat2(dirfd, path.encode(), flags, mode, resolve), path)
 
 
 # bpf(2) commands, program and attach types (include/uapi/linux/bpf.h)
@@ -133,7 +152,7 @@ def bpf_prog_load(prog_type: int, insns: bytes, license: str = "Apache") -> int:
         detail = [line for line in ffi.string(log).decode(errors="replace").splitlines()
                   if line.strip() and not line.startswith("processed ")]
         reason = os.strerror(err) + (f" ({detail[-1]})" if detail else "")
-        raise OSError(err, f"bpf(BPF_PROG_LOAD): {reason}")
+        raise OSError(err, reason)
     return ret
 
 
@@ -143,12 +162,131 @@ def bpf_prog_attach(target_fd: int, prog_fd: int, attach_type: int, flags: int =
     # union bpf_attr, BPF_PROG_ATTACH: target_fd, attach_bpf_fd, attach_type, attach_flags
     attr = struct.pack("=IIII", target_fd, prog_fd, attach_type, flags).ljust(128, b"\0")
     buf = ffi.new("char[]", attr)
-    _check(lib.pyrun_bpf(BPF_PROG_ATTACH, buf, 128), "bpf(BPF_PROG_ATTACH)")
+    _check(lib.pyrun_bpf(BPF_PROG_ATTACH, buf, 128))
 
 
 def cap_ambient_raise(cap: int) -> None:
-    _check(lib.pyrun_cap_ambient_raise(cap), "prctl(PR_CAP_AMBIENT_RAISE)")
+    _check(lib.pyrun_cap_ambient_raise(cap))
 
 
 def cap_ambient_clear_all() -> None:
-    _check(lib.pyrun_cap_ambient_clear_all(), "prctl(PR_CAP_AMBIENT_CLEAR_ALL)")
+    _check(lib.pyrun_cap_ambient_clear_all())
+
+
+# --- process-wide and privileged calls from the stdlib (see the module docstring)
+
+
+def sethostname(name: str) -> None:
+    _socket.sethostname(name)
+
+
+def mknod(name: str, mode: int, device: int, dir_fd: int) -> None:
+    os.mknod(name, mode, device, dir_fd=dir_fd)
+
+
+def chown(name: str, uid: int, gid: int, dir_fd: int) -> None:
+    os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def fchown(fd: int, uid: int, gid: int) -> None:
+    os.fchown(fd, uid, gid)
+
+
+def chroot(path: str) -> None:
+    os.chroot(path)
+
+
+def chdir(path: str) -> None:
+    os.chdir(path)
+
+
+def fchdir(fd: int) -> None:
+    os.fchdir(fd)
+
+
+def setsid() -> None:
+    os.setsid()
+
+
+def umask(mask: int) -> int:
+    return os.umask(mask)
+
+
+def setgroups(gids: list[int]) -> None:
+    os.setgroups(gids)
+
+
+def setresgid(rgid: int, egid: int, sgid: int) -> None:
+    os.setresgid(rgid, egid, sgid)
+
+
+def setresuid(ruid: int, euid: int, suid: int) -> None:
+    os.setresuid(ruid, euid, suid)
+
+
+def setrlimit(kind: int, limits: tuple[int, int]) -> None:
+    resource.setrlimit(kind, limits)
+
+
+def write_file(path: str, text: str) -> None:
+    """A one-value kernel file: /proc/sys/..., /proc/self/oom_score_adj, ..."""
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def ioctl(fd: int, request: int, arg=0):
+    import fcntl
+
+    return fcntl.ioctl(fd, request, arg)
+
+
+def dup2(fd: int, fd2: int) -> None:
+    os.dup2(fd, fd2)
+
+
+def execve(path: str, argv: list[str], env: dict[str, str]):
+    os.execve(path, argv, env)
+
+
+def reset_signals() -> None:
+    """Default dispositions and no blocked signal, as a program expects to start with:
+    Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive execve."""
+    import _signal  # the C core of `signal`, without its enum import
+
+    _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
+    _signal.signal(_signal.SIGXFSZ, _signal.SIG_DFL)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+
+
+def set_pdeathsig(sig: int) -> None:
+    _prctl.prctl(_prctl.PR_SET_PDEATHSIG, sig)
+
+
+def set_child_subreaper() -> None:
+    _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
+
+
+def capbset_read(cap: int) -> bool:
+    return bool(_prctl.prctl(_prctl.PR_CAPBSET_READ, cap))
+
+
+def capbset_drop(cap: int) -> None:
+    _prctl.prctl(_prctl.PR_CAPBSET_DROP, cap)
+
+
+def set_keepcaps(on: bool) -> None:
+    _prctl.prctl(_prctl.PR_SET_KEEPCAPS, 1 if on else 0)
+
+
+def capset(effective: list[int], permitted: list[int], inheritable: list[int],
+           last_cap: int) -> None:
+    """capset(2): exactly these sets, every other capability up to `last_cap` cleared."""
+    every = range(last_cap + 1)
+    _prctl.set_caps(effective, permitted, inheritable,
+                    [c for c in every if c not in effective],
+                    [c for c in every if c not in permitted],
+                    [c for c in every if c not in inheritable])
+
+
+def set_no_new_privs() -> None:
+    _prctl.prctl(_prctl.PR_SET_NO_NEW_PRIVS, 1)

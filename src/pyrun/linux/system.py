@@ -1,12 +1,10 @@
 """Per-namespace system identity and tunables: hostname, domainname, sysctl."""
 
-import _socket
-
 from pyrun.linux import syscalls as real_syscalls
 
 
-def set_hostname(name: str) -> None:
-    _socket.sethostname(name)
+def set_hostname(name: str, sc=real_syscalls) -> None:
+    sc.sethostname(name)
 
 
 def set_domainname(name: str, sc=real_syscalls) -> None:
@@ -18,6 +16,5 @@ def sysctl_path(key: str) -> str:
     return "/proc/sys/" + key.replace(".", "/") if "/" not in key else "/proc/sys/" + key
 
 
-def set_sysctl(key: str, value: str) -> None:
-    with open(sysctl_path(key), "w") as f:
-        f.write(value)
+def set_sysctl(key: str, value: str, sc=real_syscalls) -> None:
+    sc.write_file(sysctl_path(key), value)

@@ -15,16 +15,20 @@ between its own stdio and the master until the container is gone.
                                                follow_resizes(host, master), start,
                                                proxy(master, child_exited=...)
 
-Standard library only, and nothing costly at import: the ioctls go through `fcntl` (cheap),
-sockets through `_socket` and signals through `_signal` (the C cores, without `socket`'s and
-`signal`'s enum imports). `select` and `termios` are imported inside the host-side functions.
+Nothing costly at import: the ioctls go through `fcntl` (cheap), or `sc` (pyrun.linux.
+syscalls) where they change the calling process; sockets through `_socket` and signals
+through `_signal` (the C cores, without `socket`'s and `signal`'s enum imports). `select`
+and `termios` are imported inside the host-side functions.
 
 The ioctl numbers are the asm-generic ones (x86, arm, arm64, riscv, s390): see ioctl_tty(2)
 and <asm-generic/ioctls.h>. powerpc, mips, sparc and alpha number them differently.
 """
 
+import errno
 import os
 import struct
+
+from pyrun.linux import syscalls as real_syscalls
 
 # <asm-generic/ioctls.h>
 TIOCSCTTY = 0x540E   # make this tty the controlling terminal of the calling session leader
@@ -75,7 +79,7 @@ def open_pty_in_devpts(ptmx_path: str = "/dev/ptmx",
     return master, slave, slave_path
 
 
-def make_controlling_terminal(slave_fd: int) -> None:
+def make_controlling_terminal(slave_fd: int, sc=real_syscalls) -> None:
     """Make `slave_fd` this process's controlling terminal and its fds 0, 1 and 2.
 
     The caller must already be a session leader without a controlling terminal, that is,
@@ -83,12 +87,10 @@ def make_controlling_terminal(slave_fd: int) -> None:
     The 0, 1 and 2 copies are inheritable (they survive execve); `slave_fd` itself is
     closed if it is not one of them. What login_tty(3) does, minus its setsid().
     """
-    import fcntl
-
-    fcntl.ioctl(slave_fd, TIOCSCTTY, 0)
+    sc.ioctl(slave_fd, TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         if fd != slave_fd:
-            os.dup2(slave_fd, fd)
+            sc.dup2(slave_fd, fd)
         else:
             os.set_inheritable(fd, True)
     if slave_fd > 2:
@@ -352,7 +354,7 @@ class _Pump:
         except BlockingIOError:
             return b""
         except OSError as e:
-            if e.errno == 5:  # EIO: no slave fd is open any more (pty(7))
+            if e.errno == errno.EIO:  # no slave fd is open any more (pty(7))
                 return self.GONE
             raise
 
@@ -362,7 +364,7 @@ class _Pump:
         except BlockingIOError:
             return
         except OSError as e:
-            if e.errno != 5:
+            if e.errno != errno.EIO:
                 raise
             written = len(self.pending)  # the slave is gone: reading the master says so
         self.pending = self.pending[written:]

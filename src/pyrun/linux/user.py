@@ -1,15 +1,14 @@
 """Switching the process to the container's uid, gid and supplementary groups."""
 
-import os
+from pyrun.linux import syscalls as real_syscalls
 
 
-def switch(uid: int, gid: int, additional_gids: list[int]) -> None:
+def switch(uid: int, gid: int, additional_gids: list[int], sc=real_syscalls) -> None:
     """Groups first (they need CAP_SETGID, which setresuid away from root takes away)."""
-    os.setgroups(additional_gids)
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
+    sc.setgroups(additional_gids)
+    sc.setresgid(gid, gid, gid)
+    sc.setresuid(uid, uid, uid)
 
 
-def set_oom_score_adj(value: int) -> None:
-    with open("/proc/self/oom_score_adj", "w") as f:
-        f.write(str(value))
+def set_oom_score_adj(value: int, sc=real_syscalls) -> None:
+    sc.write_file("/proc/self/oom_score_adj", str(value))

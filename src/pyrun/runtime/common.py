@@ -1,5 +1,5 @@
-"""Helpers the lifecycle operations share: opening a container with its cgroup, stopping
-its processes, and removing everything it owns."""
+"""Helpers the lifecycle operations share: a container's status, its cgroup, stopping its
+processes, and removing everything it owns."""
 
 import _signal  # not `signal`: it imports enum (~4 ms)
 import os
@@ -13,9 +13,27 @@ def cgroup_of(c: state.Container):
     return cgroups.open_group(c.data["cgroup_path"])
 
 
+def init_alive(c: state.Container) -> bool:
+    """The init process still exists and is the one we started (not a reused pid)."""
+    pid = c.pid
+    return pid > 0 and process.start_time(pid) == c.data.get("pid_start_time")
+
+
+def status(c: state.Container, frozen=None) -> str:
+    """created | running | paused | stopped, derived from the process, never stored.
+    `frozen` is a callable telling whether the cgroup is frozen (the cgroup layer's)."""
+    if not init_alive(c):
+        return "stopped"
+    if c.fifo_exists():
+        return "created"
+    if frozen is not None and frozen():
+        return "paused"
+    return "running"
+
+
 def status_of(c: state.Container) -> str:
     group = cgroup_of(c) if c.data.get("cgroup_path") else None
-    return c.status(frozen=group.frozen if group else None)
+    return status(c, frozen=group.frozen if group else None)
 
 
 def signal_init(c: state.Container, sig: int) -> None:
@@ -25,7 +43,7 @@ def signal_init(c: state.Container, sig: int) -> None:
     if fd is None:
         raise PyrunError("container not running")
     try:
-        if not c.init_alive():
+        if not init_alive(c):
             raise PyrunError("container not running")
         _signal.pidfd_send_signal(fd, sig)
     finally:
@@ -78,14 +96,22 @@ def hook_state(data: dict, status: str, pid: int | None) -> dict:
                            annotations=data.get("annotations") or {})
 
 
+def hooks_of(data: dict, name: str) -> list:
+    """The hooks of kind `name` kept in state.json (config.Hook objects)."""
+    if not (data.get("hooks") or {}).get(name):
+        return []
+    from pyrun.config import parse_hooks
+
+    return parse_hooks(data["hooks"]).get(name, [])
+
+
 def run_warning_hooks(data: dict, name: str, status: str, pid: int | None) -> None:
     """poststart and poststop: a failure is a warning and the rest still run (runtime.md)."""
-    entries = (data.get("hooks") or {}).get(name)
-    if not entries:
+    hooks = hooks_of(data, name)
+    if not hooks:
         return
     from pyrun.errors import warn
-    from pyrun.linux.hooks import Hook, run_hooks_best_effort
+    from pyrun.linux.hooks import run_hooks_best_effort
 
-    hooks = [Hook.from_json(h) for h in entries]
     for failure in run_hooks_best_effort(hooks, hook_state(data, status, pid), name=name):
         warn(failure.message)

@@ -10,20 +10,19 @@ import os
 import time
 
 from pyrun import config, state
-from pyrun.errors import PyrunError
+from pyrun.errors import PyrunError, wrap
 from pyrun.init import InitOptions, intermediate
-from pyrun.linux import cgroups, process
-from pyrun.linux.cgroups.devices import effective_rules
-from pyrun.linux.sync import Channel, ChannelClosed
+from pyrun.linux import cgroups, process, sync
+from pyrun.linux.sync import Channel
 from pyrun.runtime import common
 
 
 class CreateOptions:
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring",
-                 "preserve_fds", "detached")
+                 "preserve_fds", "detached", "systemd_cgroup")
 
     def __init__(self, bundle=".", pid_file=None, console_socket=None, no_pivot=False,
-                 no_new_keyring=False, preserve_fds=0, detached=True):
+                 no_new_keyring=False, preserve_fds=0, detached=True, systemd_cgroup=False):
         self.bundle = bundle
         self.pid_file = pid_file
         self.console_socket = console_socket
@@ -31,6 +30,7 @@ class CreateOptions:
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
         self.detached = detached  # pyrun exits before the container: create, run -d
+        self.systemd_cgroup = systemd_cgroup  # cgroupsPath is slice:prefix:name
 
 
 class Created:
@@ -51,7 +51,8 @@ def create(root: str, container_id: str, opts: CreateOptions) -> Created:
         raise PyrunError(f"bundle {bundle}", "no such directory")
     cfg = config.load(bundle)
     check_terminal(cfg.process.terminal, opts.detached, opts.console_socket)
-    cgroup_path = cgroups.resolve_path(cfg.linux.cgroups_path, container_id)
+    cgroup_path = cgroups.resolve_path(cfg.linux.cgroups_path, container_id,
+                                       systemd=opts.systemd_cgroup)
     c = state.Container(root, container_id)
     c.create_dir()
     c.lock()
@@ -79,15 +80,14 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
               "oci_version": cfg.oci_version,
               "bundle": cfg.bundle, "annotations": cfg.annotations}
     if cfg.hooks:
-        c.data["hooks"] = cfg.hooks  # poststart and poststop run from start and delete
+        c.data["hooks"] = cfg.hooks_json  # prestart .. poststop, run from create to delete
     group = cgroups.open_group(cgroup_path)
-    try:
+    with wrap("create cgroup"):
         claim_cgroup(c, group)
         group.apply(cfg.linux.resources)
-        if cfg.linux.device_rules is not None:
-            group.set_devices(device_allow_list(cfg))
-    except cgroups.CgroupError as e:
-        raise PyrunError(f"create cgroup {e.what}", e.reason) from None
+        # runc's default allow-list, whatever the config says: a container with CAP_MKNOD
+        # must still not open a disk it makes.
+        group.set_devices(config.device_allow_list(cfg))
     os.mkfifo(c.fifo_path)
     # Writable by all (chmod: mkfifo's mode is cut by the umask): the init opens it after
     # switching to the container's uid. Only the init can reach it: the directory is 0700.
@@ -103,11 +103,7 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     init_opts = InitOptions(
         fifo_fd=fifo_fd, host_proc_fd=host_proc_fd, no_pivot=opts.no_pivot,
         no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
-        cgroup_mounts=group.mount_sources(), close_fds=close_fds,
-        terminal=cfg.process.terminal,
-        hooks={k: v for k, v in cfg.hooks.items() if k in ("createContainer", "startContainer")},
-        runtime_hooks=any(k in cfg.hooks for k in ("prestart", "createRuntime")),
-    )
+        cgroup_mounts=group.mount_sources(), close_fds=close_fds)
     pid = os.fork()
     if pid == 0:
         intermediate(cfg, child, init_opts)  # never returns
@@ -117,13 +113,14 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     init_pid = _await_init_pid(parent, pid)
     c.data.update(pid=init_pid, pid_start_time=process.start_time(init_pid))
     try:
-        group.add(init_pid)  # while the init builds its rootfs: see pyrun.init
-    except cgroups.CgroupError as e:
+        with wrap("join cgroup"):
+            group.add(init_pid)  # while the init builds its rootfs: see pyrun.init
+    except PyrunError:
         if process.start_time(init_pid) is None:
             _await_created(parent, c, console_socket)  # the init died first: its own error
-        raise PyrunError(f"join cgroup {e.what}", e.reason) from None
+        raise
     try:
-        parent.send({"type": "cgroup joined"})
+        parent.send_cgroup_joined()
     except BrokenPipeError:
         pass  # the init died during setup: its own error is waiting on the channel
     console = _await_created(parent, c, console_socket)
@@ -148,23 +145,13 @@ def claim_cgroup(c: state.Container, group) -> None:
     c.data["cgroup_claimed"] = True
 
 
-def device_allow_list(cfg: config.Config):
-    """The config's rules, runc's defaults, and the nodes the config creates."""
-    created = [("b" if d.type == "b" else "c", d.major, d.minor)
-               for d in cfg.linux.devices if d.type != "p"]
-    return effective_rules(cfg.linux.device_rules, created)
-
-
 def _await_init_pid(chan: Channel, intermediate_pid: int) -> int:
     try:
-        message = chan.recv()
-    except ChannelClosed:
-        message = {"type": "error", "message": "setup process exited without a word"}
+        return chan.wait_pid()
+    except sync.ChannelClosed:
+        raise PyrunError("setup process exited without a word") from None
     finally:
         os.waitpid(intermediate_pid, 0)
-    if message.get("type") != "pid":
-        raise PyrunError(message.get("message", f"unexpected message {message}"))
-    return message["pid"]
 
 
 def _await_created(chan: Channel, c: state.Container, console_socket) -> int | None:
@@ -174,19 +161,15 @@ def _await_created(chan: Channel, c: state.Container, console_socket) -> int | N
     console = None
     while True:
         try:
-            message, fds = chan.recv_with_fds(1)
-        except ChannelClosed:
+            message = chan.wait(sync.RUNTIME_HOOKS, sync.CONSOLE, sync.CREATED)
+        except sync.ChannelClosed:
             raise PyrunError("container init exited during setup") from None
-        kind = message.get("type")
-        if kind == "run runtime hooks":
-            chan.send({"type": "runtime hooks done", "state": _run_create_hooks(c)})
-        elif kind == "console" and fds:
-            console = hand_over_console(fds[0], console_socket)
-        else:
-            break
-    if message.get("type") != "created":
-        raise PyrunError(message.get("message", f"unexpected message {message}"))
-    return console
+        if message.kind == sync.CREATED:
+            return console
+        if message.kind == sync.RUNTIME_HOOKS:
+            chan.send_runtime_hooks_done(_run_create_hooks(c))
+        elif message.fds:
+            console = hand_over_console(message.fds[0], console_socket)
 
 
 def connect_console_socket(path: str | None):
@@ -218,15 +201,12 @@ def hand_over_console(master: int, console_socket) -> int | None:
 
 
 def _run_create_hooks(c: state.Container) -> dict:
-    from pyrun.linux.hooks import Hook, HookError, run_hooks
+    """prestart and createRuntime, in the runtime namespace; returns the state they got."""
+    from pyrun.linux.hooks import run_hooks
 
     hook_state = common.hook_state(c.data, "creating", c.pid)
     for name in ("prestart", "createRuntime"):
-        hooks = [Hook.from_json(h) for h in c.data.get("hooks", {}).get(name, [])]
-        try:
-            run_hooks(hooks, hook_state, name=name)
-        except HookError as e:
-            raise PyrunError(e.message) from None
+        run_hooks(common.hooks_of(c.data, name), hook_state, name=name)
     return hook_state
 
 

@@ -7,16 +7,11 @@ import time
 
 from pyrun import state
 from pyrun.errors import PyrunError
-from pyrun.linux import cgroups
 from pyrun.runtime import common
 
 
 def stats_event(c: state.Container) -> dict:
-    try:
-        data = common.cgroup_of(c).stats()
-    except cgroups.CgroupError as e:
-        raise PyrunError(e.what, e.reason) from None
-    return {"type": "stats", "id": c.id, "data": data}
+    return {"type": "stats", "id": c.id, "data": common.cgroup_of(c).stats()}
 
 
 def events(root: str, container_id: str, interval: float, stats_once: bool) -> None:

@@ -12,8 +12,8 @@ import os
 from pyrun import config, fastjson, state
 from pyrun.errors import PyrunError
 from pyrun.init import exec_intermediate
-from pyrun.linux import cgroups, namespaces
-from pyrun.linux.sync import Channel, ChannelClosed
+from pyrun.linux import cgroups, namespaces, sync
+from pyrun.linux.sync import Channel
 from pyrun.runtime import common
 from pyrun.runtime.create import (
     check_terminal,
@@ -59,9 +59,9 @@ def exec_in(root: str, container_id: str, opts: ExecOptions) -> int:
         proc.console_size = _host_terminal_size()  # set before the process starts, as runc
     console_socket = connect_console_socket(opts.console_socket)
     if not opts.detach:
-        import _prctl
+        from pyrun.linux import syscalls
 
-        _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)  # the process is our grandchild
+        syscalls.set_child_subreaper()  # the process is our grandchild
     pid, master = _start(c, proc, opts.preserve_fds)
     if master is not None:
         master = hand_over_console(master, console_socket)
@@ -80,26 +80,28 @@ def exec_in(root: str, container_id: str, opts: ExecOptions) -> int:
 
 
 def process_for(c: state.Container, opts: ExecOptions) -> config.Process:
-    """The process to run: --process FILE, or the container's process with the changes."""
+    """The process to run: --process FILE, or the container's process (as create kept it
+    in state.json) with the command line's changes applied to the model."""
     if opts.process_file:
         return config.parse_process(_read_json(opts.process_file), "process")
     if not opts.args:
         raise PyrunError("exec needs a command (or --process FILE)")
-    doc = dict(c.data.get("process") or {})
-    doc["args"] = opts.args
-    doc["terminal"] = opts.tty
-    doc["env"] = _merged_env(doc.get("env", []), opts.env)
+    proc = config.parse_process(dict(c.data.get("process") or {}, args=opts.args), "process")
+    proc.terminal = opts.tty
+    proc.env = _merged_env(proc.env, opts.env)
     if opts.cwd:
-        doc["cwd"] = opts.cwd
-    doc["user"] = _user(doc.get("user", {}), opts.user, opts.additional_gids)
+        if not opts.cwd.startswith("/"):
+            raise PyrunError(f"--cwd {opts.cwd!r}", "must be an absolute path")
+        proc.cwd = opts.cwd
+    _apply_user(proc.user, opts.user, opts.additional_gids)
     if opts.caps:
-        caps = {k: list(v) for k, v in (doc.get("capabilities") or {}).items()}
+        caps = {name: list(names) for name, names in (proc.capabilities or {}).items()}
         for kind in ("bounding", "effective", "permitted"):
-            caps[kind] = caps.get(kind, []) + [c.upper() for c in opts.caps]
-        doc["capabilities"] = caps
+            caps[kind] = caps.get(kind, []) + opts.caps
+        proc.capabilities = config.parse_capabilities(caps)
     if opts.no_new_privs:
-        doc["noNewPrivileges"] = True
-    return config.parse_process(doc, "process")
+        proc.no_new_privileges = True
+    return proc
 
 
 def _start(c: state.Container, proc: config.Process, preserve_fds: int):
@@ -121,27 +123,34 @@ def _start(c: state.Container, proc: config.Process, preserve_fds: int):
     except BaseException:
         parent.close()  # not waited for: in a frozen v1 cgroup it dies only once thawed
         raise
-    found = {}
+    return _await_exec(parent, pid)
+
+
+def _await_exec(chan: Channel, fork_pid: int):
+    """The process's pid (from the fork) and pty master (from the process), in either
+    order, until end of file: the fork exited and the process exec'd (close-on-exec)."""
+    pid = master = None
     try:
-        while "error" not in found:
-            message, fds = parent.recv_with_fds(1)
-            kind = message.get("type")
-            if kind == "console" and fds:
-                found["master"] = fds[0]
-            elif kind == "pid":
-                found["pid"] = message["pid"]
-            else:
-                found["error"] = message.get("message", f"unexpected message {message}")
-    except ChannelClosed:
+        while True:
+            message = chan.wait(sync.PID, sync.CONSOLE)
+            if message.kind == sync.PID:
+                pid = message.data["pid"]
+            elif message.fds:
+                master = message.fds[0]
+    except sync.ChannelClosed:
         pass
+    except BaseException:
+        if master is not None:
+            os.close(master)
+        raise
     finally:
-        parent.close()
-        os.waitpid(pid, 0)
-    if "error" in found or "pid" not in found:
-        if "master" in found:
-            os.close(found["master"])
-        raise PyrunError(found.get("error", "exec setup process exited without a word"))
-    return found["pid"], found.get("master")
+        chan.close()
+        os.waitpid(fork_pid, 0)
+    if pid is None:
+        if master is not None:
+            os.close(master)
+        raise PyrunError("exec setup process exited without a word")
+    return pid, master
 
 
 def _move_into_cgroup(group, pid: int, chan: Channel) -> None:
@@ -153,11 +162,11 @@ def _move_into_cgroup(group, pid: int, chan: Channel) -> None:
         frozen = group.frozen()
     except cgroups.CgroupError as e:
         os.kill(pid, _signal.SIGKILL)
-        raise PyrunError(f"join cgroup {e.what}", e.reason) from None
+        raise e.within("join cgroup") from None
     if frozen:
         os.kill(pid, _signal.SIGKILL)
         raise PyrunError("cannot exec in a paused container (resume it first)")
-    chan.send({"type": "cgroup joined"})
+    chan.send_cgroup_joined()
 
 
 def _host_terminal_size():
@@ -198,20 +207,19 @@ def _merged_env(base: list[str], extra: list[str]) -> list[str]:
     return list(env.values())
 
 
-def _user(base: dict, spec: str | None, gids: list[str]) -> dict:
-    user = dict(base)
+def _apply_user(user: config.model.User, spec: str | None, gids: list[str]) -> None:
+    """--user UID[:GID] and --additional-gids, onto the container's user."""
     if spec:
         uid, _, gid = spec.partition(":")
         if not uid.isdigit() or (gid and not gid.isdigit()):
             raise PyrunError(f"--user {spec!r}", "expected uid[:gid] as numbers")
-        user["uid"] = int(uid)
+        user.uid = int(uid)
         if gid:
-            user["gid"] = int(gid)
+            user.gid = int(gid)
     if gids:
         if not all(g.isdigit() for g in gids):
             raise PyrunError(f"--additional-gids {gids}", "expected numbers")
-        user["additionalGids"] = [int(g) for g in gids]
-    return user
+        user.additional_gids = [int(g) for g in gids]
 
 
 def _read_json(path: str) -> dict:

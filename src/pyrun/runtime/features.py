@@ -5,11 +5,10 @@ is something pyrun does; what it refuses is absent or marked disabled."""
 import json
 
 from pyrun import OCI_VERSION
-from pyrun.linux.capabilities import NUMBERS
+from pyrun.config.model import CAPABILITY_NUMBERS, HOOK_NAMES
 from pyrun.linux.mounts import FLAG_OPTIONS, PROPAGATION_OPTIONS
 
-HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
-         "poststop"]
+HOOKS = list(HOOK_NAMES)
 NAMESPACES = ["cgroup", "ipc", "mount", "network", "pid", "uts"]  # user, time: not yet
 
 
@@ -21,8 +20,9 @@ def features() -> dict:
         "mountOptions": sorted([*FLAG_OPTIONS, *PROPAGATION_OPTIONS]),
         "linux": {
             "namespaces": NAMESPACES,
-            "capabilities": [f"CAP_{name}" for name in NUMBERS],
-            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
+            "capabilities": [f"CAP_{name}" for name in CAPABILITY_NUMBERS],
+            # systemd: slice:prefix:name paths, while systemd itself is not running
+            "cgroup": {"v1": True, "v2": True, "systemd": True, "systemdUser": False},
             "seccomp": {"enabled": False},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},

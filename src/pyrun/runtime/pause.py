@@ -2,7 +2,6 @@
 
 from pyrun import state
 from pyrun.errors import PyrunError
-from pyrun.linux import cgroups
 from pyrun.runtime import common
 
 
@@ -12,18 +11,12 @@ def pause(root: str, container_id: str) -> None:
     if status != "running":
         raise PyrunError("container not running" if status != "paused" else
                          "container already paused")
-    _call(common.cgroup_of(c).freeze)
+    common.cgroup_of(c).freeze()
 
 
 def resume(root: str, container_id: str) -> None:
     c = state.open_container(root, container_id).lock()
     if common.status_of(c) != "paused":
         raise PyrunError("container not paused")
-    _call(common.cgroup_of(c).thaw)
+    common.cgroup_of(c).thaw()
 
-
-def _call(operation) -> None:
-    try:
-        operation()
-    except cgroups.CgroupError as e:
-        raise PyrunError(e.what, e.reason) from None

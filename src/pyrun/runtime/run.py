@@ -9,7 +9,7 @@ import _signal
 import os
 
 from pyrun.errors import PyrunError
-from pyrun.linux.sync import ChannelClosed
+from pyrun.linux import sync
 from pyrun.runtime import common
 from pyrun.runtime.create import CreateOptions, create
 from pyrun.runtime.start import release
@@ -22,9 +22,9 @@ FORWARDED_SIGNALS = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SI
 def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False,
         keep: bool = False) -> int:
     if not detach:
-        import _prctl
+        from pyrun.linux import syscalls
 
-        _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
+        syscalls.set_child_subreaper()
     created = create(root, container_id, opts)
     c = created.container
     terminal = Terminal(created.console) if created.console is not None else None
@@ -131,7 +131,9 @@ def _init_error(chan) -> str | None:
     None if it said nothing (it exec'd, or died without a word)."""
     chan.set_blocking(False)
     try:
-        message = chan.recv()
-    except (ChannelClosed, BlockingIOError):
-        return None
-    return message.get("message") if message.get("type") == "error" else None
+        chan.wait()  # after "created", only an error can come
+    except sync.ChildFailed as e:
+        return e.message
+    except (sync.ChannelClosed, sync.UnexpectedMessage, BlockingIOError):
+        pass
+    return None

@@ -36,7 +36,7 @@ def release(c: state.Container) -> None:
         # A non-blocking reader that never saw a writer is not readable on Linux, so we
         # can poll, and notice an init that dies instead of ever writing.
         while not select.select([fd], [], [], POLL_SECONDS)[0]:
-            if not c.init_alive():
+            if not common.init_alive(c):
                 raise PyrunError("container init exited before start")
         if os.read(fd, 1) != b"0":
             raise PyrunError("container init exited before start")

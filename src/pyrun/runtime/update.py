@@ -2,22 +2,17 @@
 
 from pyrun import config, fastjson, state
 from pyrun.errors import PyrunError
-from pyrun.linux import cgroups
-from pyrun.linux.cgroups.resources import Resources
 from pyrun.runtime import common
 
 
-def update(root: str, container_id: str, changes: Resources) -> None:
+def update(root: str, container_id: str, changes: config.Resources) -> None:
     c = state.open_container(root, container_id).lock()
     if common.status_of(c) == "stopped":
         raise PyrunError("container not running")
-    try:
-        common.cgroup_of(c).apply(changes)
-    except cgroups.CgroupError as e:
-        raise PyrunError(e.what, e.reason) from None
+    common.cgroup_of(c).apply(changes)
 
 
-def read_resources_json(path: str) -> Resources:
+def read_resources_json(path: str) -> config.Resources:
     """`--resources FILE` (or `-` for stdin): a linux.resources object."""
     import sys
 

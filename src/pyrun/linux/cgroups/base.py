@@ -1,17 +1,15 @@
-"""What both drivers share: errors, and the loop that empties a cgroup."""
+"""What both drivers share: errors, file access, and the loop that empties a cgroup."""
 
 import _signal
+import errno
 import os
 import time
 
+from pyrun.errors import PyrunError
 
-class CgroupError(Exception):
+
+class CgroupError(PyrunError):
     """A cgroup operation failed: `what` names the file or path."""
-
-    def __init__(self, what: str, reason: str):
-        self.what = what
-        self.reason = reason
-        super().__init__(f"{what}: {reason}")
 
 
 def write(path: str, value: str) -> None:
@@ -79,7 +77,7 @@ def remove_dir(path: str, timeout: float = 5.0) -> None:
         except FileNotFoundError:
             return
         except OSError as e:
-            if e.errno != 16 or time.monotonic() > deadline:  # EBUSY
+            if e.errno != errno.EBUSY or time.monotonic() > deadline:
                 raise CgroupError(path, e.strerror or str(e)) from None
             time.sleep(0.005)
 

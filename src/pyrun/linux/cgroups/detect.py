@@ -1,7 +1,5 @@
 """Which cgroup layout this host has, read once from the mount table."""
 
-CGROUP2_MAGIC_PATH = "/sys/fs/cgroup/cgroup.controllers"
-
 
 class Hierarchy:
     """A mounted cgroup hierarchy: where, which version, which controllers (v1 options)."""
@@ -20,32 +18,41 @@ class Hierarchy:
 _cache: dict[str, object] = {}
 
 
+MOUNTINFO = "/proc/self/mountinfo"
+
+
 def hierarchies() -> list[Hierarchy]:
-    """Every cgroup/cgroup2 mount of this mount namespace, one per hierarchy (first mount)."""
-    if "hierarchies" in _cache:
-        return _cache["hierarchies"]
-    found: dict[tuple, Hierarchy] = {}
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, right = line.split(" - ", 1)
-            fstype, _source, super_opts = right.split()
-            if fstype not in ("cgroup", "cgroup2"):
-                continue
-            mountpoint = left.split()[4]
-            if fstype == "cgroup2":
-                key, h = ("cgroup2",), Hierarchy(mountpoint, 2, ())
-            else:
-                names = tuple(o for o in super_opts.split(",")
-                              if o not in ("rw", "ro") and not o.startswith(("relatime",
-                                                                            "noprefix",
-                                                                            "clone_children",
-                                                                            "release_agent",
-                                                                            "xattr",
-                                                                            "cpuset_v2_mode")))
-                key, h = names, Hierarchy(mountpoint, 1, names)
-            found.setdefault(key, h)
-    _cache["hierarchies"] = list(found.values())
+    """Every cgroup/cgroup2 mount of this mount namespace, one per hierarchy (first mount);
+    read once."""
+    if "hierarchies" not in _cache:
+        with open(MOUNTINFO) as f:
+            _cache["hierarchies"] = parse_mountinfo(f.read())
     return _cache["hierarchies"]
+
+
+# Superblock options of a v1 mount that are not controller names.
+_NOT_CONTROLLERS = ("relatime", "noprefix", "clone_children", "release_agent", "xattr",
+                    "cpuset_v2_mode", "favordynmods")
+
+
+def parse_mountinfo(text: str) -> list[Hierarchy]:
+    """The cgroup hierarchies in a /proc/PID/mountinfo text (proc(5)), the first mount
+    of each."""
+    found: dict[tuple, Hierarchy] = {}
+    for line in text.splitlines():
+        left, right = line.split(" - ", 1)
+        fstype, _source, super_opts = right.split()
+        if fstype not in ("cgroup", "cgroup2"):
+            continue
+        mountpoint = left.split()[4]
+        if fstype == "cgroup2":
+            key, h = ("cgroup2",), Hierarchy(mountpoint, 2, ())
+        else:
+            names = tuple(o for o in super_opts.split(",")
+                          if o not in ("rw", "ro") and not o.startswith(_NOT_CONTROLLERS))
+            key, h = names, Hierarchy(mountpoint, 1, names)
+        found.setdefault(key, h)
+    return list(found.values())
 
 
 def detect() -> str:

@@ -1,60 +1,19 @@
-"""The device allow-list of a cgroup: which device nodes the container may open or mknod.
+"""The device allow-list of a cgroup, as the kernel takes it: v1's devices.allow and
+devices.deny lines, or v2's eBPF program.
 
-Rules apply in order, the last match wins, as the kernel's v1 devices controller (and
-runc) read them. Every container also gets runc's default allowed devices, and an allow
-rule for each device its config creates.
+The rules (pyrun.config.model.DeviceRule, read by attribute: allow, kind, major, minor,
+access; the full list comes from pyrun.config.defaults.device_allow_list) apply in order
+and the last match wins, as the kernel's v1 devices controller (and runc) read them.
 """
 
 
-class DeviceRule:
-    """allow/deny; kind 'a' (all), 'c' or 'b'; major/minor None for '*'; access of 'rwm'."""
-
-    __slots__ = ("allow", "kind", "major", "minor", "access")
-
-    def __init__(self, allow: bool, kind: str = "a", major=None, minor=None, access="rwm"):
-        self.allow = allow
-        self.kind = kind
-        self.major = major
-        self.minor = minor
-        self.access = access
-
-    def v1_line(self) -> str:
-        """The devices.allow / devices.deny syntax: 'c 1:3 rwm', or 'a' for everything."""
-        if self.kind == "a":
-            return "a"
-        major = "*" if self.major is None else str(self.major)
-        minor = "*" if self.minor is None else str(self.minor)
-        return f"{self.kind} {major}:{minor} {self.access}"
-
-    def __repr__(self):
-        return f"{'allow' if self.allow else 'deny'} {self.v1_line()}"
-
-
-# runc's defaults (libcontainer/specconv AllowedDevices), less /dev/net/tun, which newer
-# runc dropped too: mknod of any node (opening it is another matter), and the nodes every
-# container has.
-DEFAULT_ALLOWED = (
-    DeviceRule(True, "c", None, None, "m"),
-    DeviceRule(True, "b", None, None, "m"),
-    DeviceRule(True, "c", 1, 3),    # /dev/null
-    DeviceRule(True, "c", 1, 8),    # /dev/random
-    DeviceRule(True, "c", 1, 7),    # /dev/full
-    DeviceRule(True, "c", 5, 0),    # /dev/tty
-    DeviceRule(True, "c", 1, 5),    # /dev/zero
-    DeviceRule(True, "c", 1, 9),    # /dev/urandom
-    DeviceRule(True, "c", 5, 1),    # /dev/console
-    DeviceRule(True, "c", 136, None),  # /dev/pts/*
-    DeviceRule(True, "c", 5, 2),    # /dev/ptmx
-)
-
-
-def effective_rules(configured: list[DeviceRule], created: list[tuple[str, int, int]]):
-    """Deny everything, then the config's rules, the defaults, and the created nodes."""
-    rules = [DeviceRule(False)]
-    rules += configured
-    rules += DEFAULT_ALLOWED
-    rules += [DeviceRule(True, kind, major, minor) for kind, major, minor in created]
-    return rules
+def v1_line(rule) -> str:
+    """The devices.allow / devices.deny syntax: 'c 1:3 rwm', or 'a' for everything."""
+    if rule.kind == "a":
+        return "a"
+    major = "*" if rule.major is None else str(rule.major)
+    minor = "*" if rule.minor is None else str(rule.minor)
+    return f"{rule.kind} {major}:{minor} {rule.access}"
 
 
 # --- cgroup v2: the same rules as an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE)
@@ -84,7 +43,7 @@ def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> 
     return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
 
 
-def v2_program(rules: list[DeviceRule]) -> bytes:
+def v2_program(rules) -> bytes:
     """The eBPF program for `rules`: r2 = type, r3 = access, r4 = major, r5 = minor."""
     prologue = [
         _insn(_LDX_W, dst=2, src=1, off=0), _insn(_AND_K, dst=2, imm=0xFFFF),
@@ -104,7 +63,7 @@ def v2_program(rules: list[DeviceRule]) -> bytes:
     return b"".join(prologue + body + deny_rest)
 
 
-def _rule_block(rule: DeviceRule) -> list[bytes]:
+def _rule_block(rule) -> list[bytes]:
     """Checks that jump past this block on a mismatch, then return allow or deny."""
     checks: list[tuple] = []  # (opcodes before the jump, register, value)
     if rule.kind != "a":

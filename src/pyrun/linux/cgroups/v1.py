@@ -1,25 +1,30 @@
 """The cgroup v1 driver: one directory per hierarchy (cpu, memory, pids, ...), and in the
 unified hierarchy too on hybrid hosts, so every view of the process agrees."""
 
+import _signal
 import errno
 import os
 
 from pyrun.linux.cgroups import base
 from pyrun.linux.cgroups.base import CgroupError
-from pyrun.linux.cgroups.detect import hierarchies
-from pyrun.linux.cgroups.resources import Resources
+from pyrun.linux.cgroups.detect import Hierarchy
+from pyrun.linux.cgroups.devices import v1_line
 
 
 class V1Group:
+    """The cgroup at `path` (from each hierarchy's root) in every hierarchy given: the v1
+    ones, and the (controller-less) unified one of a hybrid host."""
+
     version = 1
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, hierarchies: list[Hierarchy]):
         self.path = path
-        self.dirs = [h.mountpoint + path for h in hierarchies()]
+        self.hierarchies = hierarchies
+        self.dirs = [h.mountpoint + path for h in hierarchies]
 
     def controller_dir(self, controller: str) -> str | None:
         """This cgroup's directory in the hierarchy that has `controller`, if mounted."""
-        for h in hierarchies():
+        for h in self.hierarchies:
             if controller in h.controllers:
                 return h.mountpoint + self.path
         return None
@@ -33,7 +38,7 @@ class V1Group:
     def mount_sources(self) -> list[tuple[str, str, int]]:
         """(name, host dir, version) for each hierarchy a container's cgroup mount shows."""
         return [(os.path.basename(h.mountpoint), h.mountpoint + self.path, h.version)
-                for h in hierarchies()]
+                for h in self.hierarchies]
 
     # --- life
     def create(self) -> list[str]:
@@ -41,7 +46,7 @@ class V1Group:
         (destroy removes only those)."""
         made = []
         try:
-            for h in hierarchies():
+            for h in self.hierarchies:
                 made += _make_dirs(h.mountpoint, self.path, "cpuset" in h.controllers)
         except OSError as e:
             for d in reversed(made):
@@ -86,7 +91,7 @@ class V1Group:
             try:
                 if not self.frozen():
                     self.freeze()
-                base.signal_all(self.procs, 9)
+                base.signal_all(self.procs, _signal.SIGKILL)
             finally:
                 self.thaw()
         base.kill_until_empty(self.procs)
@@ -115,9 +120,9 @@ class V1Group:
         it: each rule to devices.allow or devices.deny."""
         for rule in rules:
             name = "devices.allow" if rule.allow else "devices.deny"
-            base.write(self.file("devices", name), rule.v1_line())
+            base.write(self.file("devices", name), v1_line(rule))
 
-    def apply(self, r: Resources) -> None:
+    def apply(self, r) -> None:
         """Write every limit `r` sets to its controller's file."""
         if r.unified:
             raise CgroupError("linux.resources.unified", "needs a cgroup v2 host")
@@ -136,7 +141,7 @@ class V1Group:
                 return bfq
         return path
 
-    def _apply_memory(self, r: Resources) -> None:
+    def _apply_memory(self, r) -> None:
         """memory.limit must stay <= memory.memsw.limit at every step: when raising both,
         memsw goes first, so try the limit first and retry in the other order."""
         writes = []  # v1 spells "no limit" -1 (v2: "max")
@@ -149,7 +154,7 @@ class V1Group:
                 _write_raw(self.file("memory", name), value)
         except OSError as e:
             if e.errno != errno.EINVAL or len(writes) < 2:
-                raise CgroupError(e.filename or "memory", e.strerror) from None
+                raise CgroupError(e.filename or "memory", e.strerror or str(e)) from None
             for name, value in reversed(writes):
                 base.write(self.file("memory", name), value)
 
@@ -196,7 +201,7 @@ def _write_raw(path: str, value: str) -> None:
         raise
 
 
-def _v1_values(r: Resources):
+def _v1_values(r):
     """(controller, file, text) for every limit but memory.limit and swap (_apply_memory)."""
     if r.memory_reservation is not None:
         yield "memory", "memory.soft_limit_in_bytes", str(r.memory_reservation)

@@ -4,17 +4,18 @@ import os
 
 from pyrun.linux.cgroups import base
 from pyrun.linux.cgroups.base import CgroupError
-from pyrun.linux.cgroups.detect import hierarchies
-from pyrun.linux.cgroups.resources import Resources, limit_text, v2_cpu_weight, v2_io_weight
+from pyrun.linux.cgroups.resources import limit_text, v2_cpu_weight, v2_io_weight
 
 
 class V2Group:
+    """The cgroup at `path` in the unified hierarchy mounted at `mountpoint`."""
+
     version = 2
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, mountpoint: str):
         self.path = path
-        self.mount = next(h.mountpoint for h in hierarchies() if h.version == 2)
-        self.dir = self.mount + path
+        self.mount = mountpoint
+        self.dir = mountpoint + path
 
     def file(self, name: str) -> str:
         return os.path.join(self.dir, name)
@@ -112,7 +113,7 @@ class V2Group:
         finally:
             os.close(prog)
 
-    def apply(self, r: Resources) -> None:
+    def apply(self, r) -> None:
         """Write every limit `r` sets, runc's conversions."""
         for name, value in _v2_values(r):
             base.write(self.file(name), value)
@@ -155,7 +156,7 @@ def _enable_controllers(directory: str) -> None:
                    " ".join("+" + c for c in missing))
 
 
-def _v2_values(r: Resources):
+def _v2_values(r):
     """(file, text) pairs for the limits set in `r`."""
     if r.cpu_realtime_runtime is not None or r.cpu_realtime_period is not None:
         raise CgroupError("linux.resources.cpu.realtimeRuntime/realtimePeriod",
@@ -198,7 +199,7 @@ def _v2_values(r: Resources):
     yield from (r.unified or {}).items()
 
 
-def _v2_swap(r: Resources) -> str:
+def _v2_swap(r) -> str:
     """OCI's swap is memory+swap; v2's memory.swap.max is the swap alone."""
     if r.memory_swap == -1:
         return "max"

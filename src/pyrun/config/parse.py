@@ -1,201 +1,40 @@
-"""The OCI config model: config.json parsed and validated into plain objects.
+"""config.json into the model (pyrun.config.model), validated.
 
 This is the one module that knows config.json's field names. Every error names the JSON
 path (`process.user.uid: expected an integer, got "x"`). Unknown fields are ignored, as the
-specification asks. Fields that later work will implement are kept raw (hooks, resources)
-or refused with a clear "not supported yet" by the code that would use them.
+specification asks. Fields that later work will implement are refused with a clear
+"not supported yet".
 """
 
 import os
 
 from pyrun import fastjson
-from pyrun.errors import ConfigError, NotSupportedYet, warn
-from pyrun.linux.capabilities import NUMBERS as CAPABILITY_NUMBERS
-from pyrun.linux.cgroups.devices import DeviceRule
-from pyrun.linux.cgroups.resources import Resources, ThrottleDevice, WeightDevice
-
-NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
-RLIMIT_NAMES = (
-    "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS",
-    "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS",
-    "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+from pyrun.config.model import (
+    CAPABILITY_NUMBERS,
+    CAPABILITY_SETS,
+    DEVICE_TYPES,
+    HOOK_NAMES,
+    NAMESPACE_TYPES,
+    PROPAGATIONS,
+    RLIMIT_NAMES,
+    Config,
+    Device,
+    DeviceRule,
+    Hook,
+    Linux,
+    Mount,
+    Namespace,
+    Process,
+    Resources,
+    Rlimit,
+    Root,
+    ThrottleDevice,
+    User,
+    WeightDevice,
 )
-CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
-DEVICE_TYPES = ("c", "b", "u", "p")
-PROPAGATIONS = ("", "private", "rprivate", "slave", "rslave", "shared", "rshared",
-                "unbindable", "runbindable")
-HOOK_NAMES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
-              "poststop")
+from pyrun.errors import ConfigError, NotSupportedYet, warn
+
 UINT32_MAX = 2**32 - 1
-
-
-# ---------------------------------------------------------------------------------------
-# The model. Plain classes with __slots__: cheap to import (dataclasses pulls in inspect,
-# ~10 ms on every `pyrun run`).
-
-
-class Root:
-    __slots__ = ("path", "readonly")
-
-    def __init__(self, path: str, readonly: bool):
-        self.path = path  # absolute, resolved against the bundle
-        self.readonly = readonly
-
-
-class Mount:
-    __slots__ = ("destination", "options", "source", "type")
-
-    def __init__(self, destination: str, type: str, source: str, options: list[str]):
-        self.destination = destination
-        self.type = type
-        self.source = source
-        self.options = options
-
-
-class User:
-    __slots__ = ("additional_gids", "gid", "uid", "umask")
-
-    def __init__(self, uid=0, gid=0, umask=None, additional_gids=()):
-        self.uid = uid
-        self.gid = gid
-        self.umask = umask
-        self.additional_gids = list(additional_gids)
-
-
-class Rlimit:
-    __slots__ = ("hard", "soft", "type")
-
-    def __init__(self, type: str, soft: int, hard: int):
-        self.type = type
-        self.soft = soft
-        self.hard = hard
-
-
-class Process:
-    __slots__ = (
-        "apparmor_profile",
-        "args",
-        "capabilities",
-        "console_size",
-        "cwd",
-        "env",
-        "no_new_privileges",
-        "oom_score_adj",
-        "rlimits",
-        "selinux_label",
-        "terminal",
-        "user",
-    )
-
-    def __init__(self, args, env=(), cwd="/", user=None, terminal=False, console_size=None,
-                 capabilities=None, rlimits=(), no_new_privileges=False, oom_score_adj=None,
-                 apparmor_profile="", selinux_label=""):
-        self.args = list(args)
-        self.env = list(env)
-        self.cwd = cwd
-        self.user = user or User()
-        self.terminal = terminal
-        self.console_size = console_size  # (height, width) or None
-        # {set name: [capability names]}; None means "not given" (keep none).
-        self.capabilities = capabilities
-        self.rlimits = list(rlimits)
-        self.no_new_privileges = no_new_privileges
-        self.oom_score_adj = oom_score_adj
-        self.apparmor_profile = apparmor_profile
-        self.selinux_label = selinux_label
-
-
-class Namespace:
-    __slots__ = ("path", "type")
-
-    def __init__(self, type: str, path: str = ""):
-        self.type = type
-        self.path = path
-
-
-class Device:
-    __slots__ = ("file_mode", "gid", "major", "minor", "path", "type", "uid")
-
-    def __init__(self, path, type, major=0, minor=0, file_mode=None, uid=None, gid=None):
-        self.path = path
-        self.type = type
-        self.major = major
-        self.minor = minor
-        self.file_mode = file_mode
-        self.uid = uid
-        self.gid = gid
-
-
-class Linux:
-    __slots__ = (
-        "cgroups_path",
-        "device_rules",
-        "devices",
-        "gid_mappings",
-        "intel_rdt",
-        "masked_paths",
-        "mount_label",
-        "namespaces",
-        "personality",
-        "readonly_paths",
-        "resources",
-        "rootfs_propagation",
-        "seccomp",
-        "sysctl",
-        "uid_mappings",
-    )
-
-    def __init__(self):
-        self.namespaces: list[Namespace] = []
-        self.devices: list[Device] = []
-        self.masked_paths: list[str] = []
-        self.readonly_paths: list[str] = []
-        self.rootfs_propagation = ""
-        self.sysctl: dict[str, str] = {}
-        self.cgroups_path = ""
-        self.resources = Resources()
-        self.device_rules: list[DeviceRule] | None = None  # None: no allow-list asked
-        self.seccomp = None
-        self.uid_mappings: list = []
-        self.gid_mappings: list = []
-        self.personality = None
-        self.mount_label = ""
-        self.intel_rdt = None
-
-    def namespace(self, type: str) -> Namespace | None:
-        for ns in self.namespaces:
-            if ns.type == type:
-                return ns
-        return None
-
-
-class Config:
-    __slots__ = (
-        "annotations",
-        "bundle",
-        "domainname",
-        "hooks",
-        "hostname",
-        "linux",
-        "mounts",
-        "oci_version",
-        "process",
-        "process_json",
-        "root",
-    )
-
-    def __init__(self, bundle: str):
-        self.bundle = bundle
-        self.oci_version = ""
-        self.root: Root | None = None
-        self.mounts: list[Mount] = []
-        self.process: Process | None = None
-        self.process_json: dict = {}
-        self.hostname = ""
-        self.domainname = ""
-        self.hooks: dict[str, list[dict]] = {}
-        self.annotations: dict[str, str] = {}
-        self.linux = Linux()
 
 
 # ---------------------------------------------------------------------------------------
@@ -292,7 +131,8 @@ def parse(doc, bundle: str, *, need_process: bool = True) -> Config:
         _fail("process", "missing (needed to create a container)")
     cfg.hostname = _str("hostname", doc.get("hostname", ""))
     cfg.domainname = _str("domainname", doc.get("domainname", ""))
-    cfg.hooks = _hooks(doc.get("hooks", {}))
+    cfg.hooks = parse_hooks(doc.get("hooks", {}))
+    cfg.hooks_json = doc.get("hooks", {}) if cfg.hooks else {}
     annotations = _obj("annotations", doc.get("annotations", {}))
     cfg.annotations = {k: _str(f"annotations.{k}", v) for k, v in annotations.items()}
     cfg.linux = _linux(doc.get("linux", {}))
@@ -377,7 +217,7 @@ def parse_process(value, path: str = "process") -> Process:
         user=_user(f"{path}.user", value.get("user", {})),
         terminal=_bool(f"{path}.terminal", value.get("terminal", False)),
         console_size=console_size,
-        capabilities=_capabilities(f"{path}.capabilities", value.get("capabilities")),
+        capabilities=parse_capabilities(value.get("capabilities"), f"{path}.capabilities"),
         rlimits=_rlimits(f"{path}.rlimits", value.get("rlimits", [])),
         no_new_privileges=_bool(f"{path}.noNewPrivileges", value.get("noNewPrivileges", False)),
         oom_score_adj=None if oom is None else _int(f"{path}.oomScoreAdj", oom, -1000, 1000),
@@ -401,7 +241,7 @@ def _user(path: str, value) -> User:
     )
 
 
-def _capabilities(path: str, value) -> dict[str, list[str]] | None:
+def parse_capabilities(value, path: str = "process.capabilities") -> dict | None:
     """Unknown names are dropped with a warning: the spec says runtimes SHOULD NOT fail
     on capabilities they cannot grant, and MUST log them."""
     if value is None:
@@ -445,22 +285,25 @@ def _rlimits(path: str, value) -> list[Rlimit]:
     return limits
 
 
-def _hooks(value) -> dict[str, list[dict]]:
-    _obj("hooks", value)
+def parse_hooks(value, path: str = "hooks") -> dict[str, list[Hook]]:
+    """`hooks` (config.json's, or as kept in state.json): {hook kind: [Hook]}, kinds
+    with no entry left out."""
+    _obj(path, value)
     hooks = {}
     for name in HOOK_NAMES:
-        entries = _list(f"hooks.{name}", value.get(name, []))
-        for i, hook in enumerate(entries):
-            where = f"hooks.{name}[{i}]"
-            _obj(where, hook)
-            _abs(f"{where}.path", hook.get("path"))
-            _strs(f"{where}.args", hook.get("args", []))
-            _strs(f"{where}.env", hook.get("env", []))
-            if "timeout" in hook:
-                _int(f"{where}.timeout", hook["timeout"], 1)
+        entries = _each(f"{path}.{name}", value.get(name, []), _hook)
         if entries:
             hooks[name] = entries
     return hooks
+
+
+def _hook(where: str, value) -> Hook:
+    _obj(where, value)
+    return Hook(path=_abs(f"{where}.path", value.get("path")),
+                args=_strs(f"{where}.args", value.get("args", [])),
+                env=_strs(f"{where}.env", value.get("env", [])),
+                timeout=_int(f"{where}.timeout", value["timeout"], 1) if "timeout" in value
+                else None)
 
 
 def _linux(value) -> Linux:
@@ -479,8 +322,8 @@ def _linux(value) -> Linux:
     lx.cgroups_path = _str("linux.cgroupsPath", value.get("cgroupsPath", ""))
     resources = _obj("linux.resources", value.get("resources", {}))
     lx.resources = parse_resources(resources, "linux.resources")
-    if "devices" in resources:
-        lx.device_rules = _each("linux.resources.devices", resources["devices"], _device_rule)
+    lx.device_rules = _each("linux.resources.devices", resources.get("devices", []),
+                            _device_rule)
     lx.seccomp = value.get("seccomp")
     lx.uid_mappings = _list("linux.uidMappings", value.get("uidMappings", []))
     lx.gid_mappings = _list("linux.gidMappings", value.get("gidMappings", []))
@@ -697,55 +540,3 @@ def _check_sysctl(lx: Linux, key: str) -> None:
             _fail(where, "needs a uts namespace")
         return
     _fail(where, "not namespaced: changing it would change the host")
-
-
-
-def default_spec(rootless: bool = False) -> dict:
-    """`pyrun spec`: runc's template, with two differences while they are not built yet:
-    `terminal` is false (terminals come with exec and hooks) and there is no
-    `linux.resources` device rule (the cgroup device filter comes with cgroup limits)."""
-    if rootless:
-        raise NotSupportedYet("spec --rootless (user namespaces)")
-    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-    return {
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": False,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "TERM=xterm"],
-            "cwd": "/",
-            "capabilities": {name: list(caps) for name in
-                             ("bounding", "effective", "permitted", "ambient")},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": True,
-        },
-        "root": {"path": "rootfs", "readonly": True},
-        "hostname": "pyrun",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
-                         "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-        ],
-        "linux": {
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount",
-                                                 "cgroup")],
-            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                            "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
-                              "/proc/sysrq-trigger"],
-        },
-    }

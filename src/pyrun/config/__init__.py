@@ -1,0 +1,35 @@
+"""The OCI config: config.json as plain, validated objects.
+
+    model      every type of the spec (Config, Process, Mount, Resources, Hook, ...)
+    parse      config.json -> model, each error naming its JSON path
+    defaults   what every container gets (device nodes, device allow-list), `pyrun spec`
+
+Pure data: nothing here calls the kernel or imports pyrun.linux (an import-linter
+contract holds it), so the labs, the CLI and the tests can use it anywhere.
+"""
+
+from pyrun.config.defaults import default_spec, dev_nodes, device_allow_list
+from pyrun.config.model import (
+    Config,
+    Device,
+    DeviceRule,
+    Hook,
+    Mount,
+    Process,
+    Resources,
+    capability_number,
+)
+from pyrun.config.parse import (
+    load,
+    parse,
+    parse_capabilities,
+    parse_hooks,
+    parse_process,
+    parse_resources,
+)
+
+__all__ = [
+    "Config", "Device", "DeviceRule", "Hook", "Mount", "Process", "Resources",
+    "capability_number", "default_spec", "dev_nodes", "device_allow_list", "load", "parse",
+    "parse_capabilities", "parse_hooks", "parse_process", "parse_resources",
+]

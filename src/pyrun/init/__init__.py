@@ -1,0 +1,31 @@
+"""What runs inside the new namespaces, between fork and execve.
+
+Two processes, forked by `pyrun create` (the parent, P):
+
+    intermediate (C)   intermediate.py: setns into given namespaces, unshare new ones (all
+                       but cgroup), fork the init, tell P its pid, exit.
+    init (I)           container.py: PID 1 of the new pid namespace. Builds the rootfs
+                       (rootfs.py) and the process settings (process.py) in the spec's
+                       order, runs the container's hooks (hooks.py), tells P "created",
+                       then blocks on exec.fifo until `pyrun start`, and execs the program.
+
+and one more pair by `pyrun exec` (exec.py): a fork that joins the container's namespaces
+and forks the process, which applies the process settings and execs.
+
+P moves I into the container's cgroup while I builds the rootfs, and I waits for that
+("cgroup joined") only where it needs it: before unsharing its cgroup namespace (whose
+root is the cgroup it is in at that moment), before a "cgroup" mount, and before going
+on to the process settings. Overlapping pays: the first cgroup.procs write of a run costs
+~11 ms (the kernel's threadgroup rwsem switching to its slow mode), a third of a run.
+
+Every failure is sent to P as one line ("mount /proc (proc): Operation not permitted")
+over the sync channel (pyrun.linux.sync), and the process exits; P reports it and
+removes everything it made. Every system call goes through one `sc` object
+(pyrun.linux.syscalls), which unit tests replace with a recorder (tests/fakes.py).
+"""
+
+from pyrun.init.common import InitOptions
+from pyrun.init.exec import exec_intermediate
+from pyrun.init.intermediate import intermediate
+
+__all__ = ["InitOptions", "exec_intermediate", "intermediate"]

@@ -1,0 +1,121 @@
+"""The container's mount table, from the host's view to the container's: every mount the
+init makes is ordered here; how each is made is pyrun.linux.mounts.
+
+    prepare_rootfs    make / rslave, bind the rootfs, the config's mounts in order, /dev
+                      nodes, the cwd; the create hooks; pivot_root (or --no-pivot's move)
+    chroot_rootfs     instead of all that, without a mount namespace of the container's own
+    finalize_rootfs   inside the new root: masked and read-only paths, read-only root,
+                      the root's propagation
+"""
+
+import os
+
+from pyrun.config import Config, Mount, dev_nodes
+from pyrun.errors import PyrunError, wrap
+from pyrun.init import hooks
+from pyrun.init.common import InitOptions
+from pyrun.linux import capabilities, devices, mounts, paths
+from pyrun.linux import syscalls as real_syscalls
+from pyrun.linux.sync import Channel
+
+
+def prepare_rootfs(cfg: Config, opts: InitOptions, gate, chan: Channel, sc=real_syscalls):
+    """Everything up to and including pivot_root. The create hooks run between the
+    mounts and pivot_root; returns the state they were given (None without hooks)."""
+    if not cfg.linux.owns("mount"):
+        return chroot_rootfs(cfg, gate, chan, sc)
+    rootfs = cfg.root.path
+    with wrap("make / rslave"):
+        # rslave, as runc: unmounts on the host still reach us (so we never pin a host
+        # mount busy), and nothing we mount goes back to the host.
+        mounts.make_root_private(mounts.MS_SLAVE | mounts.MS_REC, sc)
+    with wrap(f"bind rootfs {rootfs}"):
+        mounts.bind_rootfs(rootfs, sc)
+    with wrap(f"open rootfs {rootfs}"):
+        rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for m in cfg.mounts:
+            if m.type == "cgroup":
+                gate.wait()
+            mount_one(rootfd, cfg, m, opts, sc)
+        if not dev_is_bound(cfg):
+            with wrap("create devices in /dev"):
+                devices.populate_dev(rootfd, dev_nodes(cfg), sc)
+        with wrap(f"create cwd {cfg.process.cwd}"):
+            os.close(paths.make_dirs(rootfd, cfg.process.cwd, sc=sc))
+    finally:
+        os.close(rootfd)
+    hook_state = hooks.run_create_hooks(cfg, gate, chan)
+    if opts.no_pivot:
+        with wrap("move rootfs to / (--no-pivot)"):
+            mounts.move_root(rootfs, sc)
+    else:
+        with wrap(f"pivot_root {rootfs}"):
+            mounts.pivot_root(rootfs, sc)
+    return hook_state
+
+
+def chroot_rootfs(cfg: Config, gate, chan: Channel, sc=real_syscalls):
+    """No mount namespace of the container's own (none asked for, or another's joined):
+    that mount table is not ours to change, so no mount is made at all (config refuses
+    the fields that would need one) and the rootfs is entered with chroot, as runc does.
+    pivot_root here would swap the root of every process in that namespace."""
+    rootfs = cfg.root.path
+    with wrap(f"open rootfs {rootfs}"):
+        rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        with wrap(f"create cwd {cfg.process.cwd}"):
+            os.close(paths.make_dirs(rootfd, cfg.process.cwd, sc=sc))
+    finally:
+        os.close(rootfd)
+    hook_state = hooks.run_create_hooks(cfg, gate, chan)
+    capabilities.last_cap()  # from the host's /proc: the rootfs may have none mounted
+    with wrap(f"chroot {rootfs}"):
+        sc.chroot(rootfs)
+        sc.chdir("/")
+    return hook_state
+
+
+def mount_one(rootfd: int, cfg: Config, m: Mount, opts: InitOptions, sc=real_syscalls):
+    """Mount one config entry, at its destination resolved inside the rootfs."""
+    try:
+        parsed = mounts.parse_options(m.options)
+    except mounts.UnsupportedOption as e:
+        raise PyrunError(f"mount {m.destination}", f"option {e}: not supported yet") from None
+    if m.type == "bind":
+        parsed.flags |= mounts.MS_BIND
+    source = m.source
+    if parsed.is_bind and not source.startswith("/"):
+        source = os.path.join(cfg.bundle, source)
+    with wrap(f"mount {m.destination} ({m.type or 'bind'})"):
+        if m.type == "cgroup":
+            mounts.mount_cgroup_tree(rootfd, m.destination, parsed, opts.cgroup_mounts,
+                                     own_namespace=cfg.linux.owns("cgroup"), sc=sc)
+        else:
+            mounts.mount_entry(rootfd, m.destination, m.type, source, parsed, sc=sc)
+
+
+def dev_is_bound(cfg: Config) -> bool:
+    """/dev comes from the host (a bind): pyrun makes no device nodes in it."""
+    return any(m.destination == "/dev" and (m.type == "bind" or
+                                            {"bind", "rbind"} & set(m.options))
+               for m in cfg.mounts)
+
+
+def finalize_rootfs(cfg: Config, sc=real_syscalls) -> None:
+    """Inside the new root: hide and freeze what the container must not touch."""
+    if not cfg.linux.owns("mount"):
+        return  # config refuses all of these without one
+    for path in cfg.linux.masked_paths:
+        with wrap(f"mask {path}"):
+            mounts.mask_path(path, sc)
+    for path in cfg.linux.readonly_paths:
+        with wrap(f"make {path} read-only"):
+            mounts.readonly_path(path, sc)
+    if cfg.root.readonly:
+        with wrap("remount / read-only"):
+            mounts.remount_readonly("/", sc)
+    propagation = mounts.PROPAGATION_OPTIONS.get(cfg.linux.rootfs_propagation)
+    if propagation:
+        with wrap(f"set / propagation {cfg.linux.rootfs_propagation}"):
+            mounts.set_root_propagation(propagation, sc)
