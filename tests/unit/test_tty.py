@@ -18,7 +18,7 @@ import tty as stdlib_tty
 
 import pytest
 
-from pyrun.linux import tty
+from pyrun.linux import tty, ttyproxy
 
 
 def _close(*fds):
@@ -79,7 +79,7 @@ class ProxyThread(threading.Thread):
 
     def run(self):
         try:
-            tty.proxy(*self.args, **self.kwargs)
+            ttyproxy.proxy(*self.args, **self.kwargs)
         except BaseException as e:  # reported by finish()
             self.error = e
 
@@ -305,7 +305,7 @@ def _host_terminal_in_child(stdio_path=os.devnull, ctty_path=None):
         fd = os.open(stdio_path, os.O_RDWR | os.O_NOCTTY)
         for n in (0, 1, 2):
             os.dup2(fd, n)
-        found = tty.open_host_terminal()
+        found = ttyproxy.open_host_terminal()
         os.write(3, b"none" if found is None else b"%d %d" % tty.get_window_size(found))
         return 0
 
@@ -435,7 +435,7 @@ def test_proxy_delivers_output_written_just_before_the_end(pair, pipes):
     _stdin_r, _stdin_w, stdout_r, stdout_w = pipes
     os.write(slave, b"last words")
     os.close(slave)
-    tty.proxy(master, None, stdout_w)
+    ttyproxy.proxy(master, None, stdout_w)
     os.close(stdout_w)
     assert _read_exactly(stdout_r, 100) == b"last words"
 
@@ -550,7 +550,7 @@ def test_proxy_restores_the_terminal_on_error(pair):
             raise RuntimeError("boom")
 
         with pytest.raises(RuntimeError):
-            tty.proxy(master, outer_slave, 1, child_exited=broken, interval=0.01)
+            ttyproxy.proxy(master, outer_slave, 1, child_exited=broken, interval=0.01)
         assert termios.tcgetattr(outer_slave) == before
     finally:
         _close(outer_master, outer_slave)

@@ -1,7 +1,8 @@
 """The OCI config: config.json as plain, validated objects.
 
     model      every type of the spec (Config, Process, Mount, Resources, Hook, ...)
-    parse      config.json -> model, each error naming its JSON path
+    parse      config.json -> model, each error naming its JSON path (linux: its
+               `linux` section; fields: the typed getters both use)
     defaults   what every container gets (device nodes, device allow-list), `pyrun spec`
 
 Pure data: nothing here calls the kernel or imports pyrun.linux (an import-linter
@@ -9,6 +10,7 @@ contract holds it), so the labs, the CLI and the tests can use it anywhere.
 """
 
 from pyrun.config.defaults import default_spec, dev_nodes, device_allow_list
+from pyrun.config.linux import parse_resources
 from pyrun.config.model import (
     Config,
     Device,
@@ -19,14 +21,7 @@ from pyrun.config.model import (
     Resources,
     capability_number,
 )
-from pyrun.config.parse import (
-    load,
-    parse,
-    parse_capabilities,
-    parse_hooks,
-    parse_process,
-    parse_resources,
-)
+from pyrun.config.parse import load, parse, parse_capabilities, parse_hooks, parse_process
 
 __all__ = [
     "Config", "Device", "DeviceRule", "Hook", "Mount", "Process", "Resources",

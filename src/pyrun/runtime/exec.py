@@ -170,9 +170,9 @@ def _move_into_cgroup(group, pid: int, chan: Channel) -> None:
 
 
 def _host_terminal_size():
-    from pyrun.linux import tty
+    from pyrun.linux import tty, ttyproxy
 
-    host = tty.open_host_terminal()
+    host = ttyproxy.open_host_terminal()
     if host is None:
         return None
     try:

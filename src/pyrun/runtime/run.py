@@ -62,18 +62,18 @@ class Terminal:
     Set up before start, so the program's first look at its size is already right."""
 
     def __init__(self, master: int):
-        from pyrun.linux import tty
+        from pyrun.linux import tty, ttyproxy
 
         self.master = master
         tty.clear_onlcr(master)
-        self.host = tty.open_host_terminal()  # None when pyrun has no terminal itself
+        self.host = ttyproxy.open_host_terminal()  # None when pyrun has no terminal itself
         self.old_winch = tty.follow_resizes(self.host, master) if self.host is not None \
             else None
 
     def proxy(self, child_exited) -> None:
-        from pyrun.linux import tty
+        from pyrun.linux import ttyproxy
 
-        tty.proxy(self.master, 0, 1, child_exited=child_exited, terminal_fd=self.host)
+        ttyproxy.proxy(self.master, 0, 1, child_exited=child_exited, terminal_fd=self.host)
 
     def close(self) -> None:
         if self.host is not None:

@@ -1,0 +1,118 @@
+"""pyrun's command line: runc's commands, flags, output and exit codes.
+
+Argument parsing only: flags.py holds runc's flags as tables and their parser,
+commands.py one small function per command; here is the entry point, which turns every
+failure into one line on stderr (and --log) and exit status 1.
+"""
+
+import sys
+
+from pyrun import __version__
+from pyrun.cli.commands import HANDLERS
+from pyrun.cli.flags import (
+    COMMANDS,
+    CREATE_FLAGS,
+    GLOBAL_FLAGS,
+    HELP_FLAG,
+    UsageError,
+    command_usage,
+    parse_flags,
+    usage,
+)
+from pyrun.state import DEFAULT_ROOT
+
+__all__ = ["CREATE_FLAGS", "UsageError", "main", "parse_flags"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    g = {"root": DEFAULT_ROOT, "log": None, "log_format": "text", "debug": False}
+    command = ""
+    try:
+        flags, rest = parse_flags(argv, GLOBAL_FLAGS)
+        g.update(flags)
+        if g.get("version"):
+            print_version()
+            return 0
+        if g.get("help") or not rest:
+            print(usage())
+            return 0 if g.get("help") else 1
+        command, args = rest[0], rest[1:]
+        if command not in COMMANDS:
+            raise UsageError(f"no such command {command!r}")
+        opts, positional = parse_flags(args, COMMANDS[command].flags + [HELP_FLAG])
+        if opts.get("help"):
+            print(command_usage(COMMANDS[command]))
+            return 0
+        return HANDLERS[command](g, opts, positional)
+    except KeyboardInterrupt:
+        return 130
+    except BaseException as e:
+        if isinstance(e, SystemExit):
+            raise
+        return report(g, command, argv, e)
+
+
+def report(g: dict, command: str, argv: list[str], err: BaseException) -> int:
+    from pyrun.errors import PyrunError, reason_of
+
+    context = command
+    container_id = _guess_id(command, argv)
+    if container_id:
+        context = f"{command} {container_id}"
+    if isinstance(err, PyrunError):
+        message = err.with_context(context).message
+    elif isinstance(err, UsageError):
+        message = f"{context}: {err}" if context else str(err)
+    elif isinstance(err, OSError):
+        message = f"{context}: {reason_of(err)}"
+    else:
+        message = f"{context}: internal error: {type(err).__name__}: {err}"
+    message = " ".join(message.split("\n"))
+    if g.get("debug"):
+        import traceback
+
+        traceback.print_exception(err)
+    print(f"pyrun: {message}", file=sys.stderr)
+    if g.get("log"):
+        _log_error(g["log"], g.get("log_format", "text"), message)
+    return 1
+
+
+def _guess_id(command: str, argv: list[str]) -> str:
+    """The container id for the error prefix: the first positional after the command."""
+    if command not in COMMANDS or not COMMANDS[command].args.startswith("<container-id>"):
+        return ""
+    try:
+        after = argv[argv.index(command) + 1:]
+        _, positional = parse_flags(after, COMMANDS[command].flags + GLOBAL_FLAGS)
+    except (UsageError, ValueError):
+        return ""
+    return positional[0] if positional else ""
+
+
+def _log_error(path: str, fmt: str, message: str) -> None:
+    """containerd's shim reads the last error from --log (JSON with --log-format json)."""
+    import time
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if fmt == "json":
+        import json
+
+        line = json.dumps({"level": "error", "msg": message, "time": stamp})
+    else:
+        line = f'time="{stamp}" level=error msg="{message}"'
+    try:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+    except OSError:
+        pass
+
+
+def print_version() -> None:
+    from pyrun import OCI_VERSION
+
+    print(f"pyrun version {__version__}\nspec: {OCI_VERSION}\n"
+          f"python: {sys.version.split()[0]}")
+
+
