@@ -43,5 +43,6 @@ demo:
 	pyrun run -b examples/hello demo-$$$$
 
 clean:
-	rm -rf build src/*.egg-info src/pyrun/_shim*.so src/pyrun/_shim.[co]
+	rm -rf build src/*.egg-info src/pyrun/_shim*.so src/pyrun/_shim.[co] \
+		src/pyrun/_seccomp*.so src/pyrun/_seccomp.[co]
 	find src tests -name __pycache__ -prune -exec rm -rf {} +

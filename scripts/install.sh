@@ -19,6 +19,7 @@ fi
 #   build-essential python3-dev  compile the cffi shim (csrc/)
 #   python3-venv                 the virtualenv pyrun runs from
 #   libcap-dev                   python-prctl builds against libcap
+#   libseccomp-dev               the libseccomp binding (csrc/build_seccomp.py) links against it
 #   busybox-static               the root filesystem of examples and tests
 #   iproute2 procps util-linux   ip/ps/unshare/script, used by tests and labs
 #   runc crun                    the runtimes `make bench` and the tests compare against
@@ -27,7 +28,7 @@ if [ "${PYRUN_SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends \
-        build-essential python3-dev python3-venv libcap-dev \
+        build-essential python3-dev python3-venv libcap-dev libseccomp-dev \
         busybox-static iproute2 procps util-linux make runc crun >/dev/null
 fi
 
