@@ -314,8 +314,14 @@ def _crash_during_setup(root, cid, pid, where, record_file):
     def die(*a, **kw):
         os.kill(os.getpid(), signal.SIGKILL)
 
+    def die_after_nft(*a, **kw):
+        time.sleep(0.5)  # nft runs meanwhile: let it finish, so its rules are there
+        die()
+
+    if where == "during-nft":
+        netlink.create_veth_into = die  # nft (started just before) dies with us
     if where == "before-veth":
-        netlink.create_veth_into = die
+        netlink.create_veth_into = die_after_nft
     if where == "after-veth":
         net.write_etc_files = die
     request = net.parse_request(network="bridge", publish=["8080:80"], environ={})
@@ -323,7 +329,7 @@ def _crash_during_setup(root, cid, pid, where, record_file):
     os._exit(0)
 
 
-@pytest.mark.parametrize("where", ["after-lease", "before-veth", "after-veth"])
+@pytest.mark.parametrize("where", ["after-lease", "during-nft", "before-veth", "after-veth"])
 @pytest.mark.parametrize("with_record", [True, False])
 def test_teardown_after_kill_9_mid_setup(host, container, state_root, tmp_path, where,
                                          with_record):
@@ -341,7 +347,7 @@ def test_teardown_after_kill_9_mid_setup(host, container, state_root, tmp_path, 
         assert cid in db.leases  # written before anything was made
     if where == "after-veth":
         assert "pyrun0" in host_links() and db.leases[cid]["veth"] in host_links()
-    if where != "after-lease":
+    if where in ("before-veth", "after-veth"):
         assert "ctr-" in ruleset()
     record = eval(record_file.read_text()) if with_record else None
     net.teardown(str(state_root), cid, record)

@@ -3,6 +3,7 @@ the nftables scripts it generates."""
 
 import multiprocessing
 import os
+import time
 
 import pytest
 
@@ -394,3 +395,33 @@ def test_missing_nft_is_a_clear_error(monkeypatch):
     with pytest.raises(nftables.NftError) as e:
         nftables.run("list ruleset")
     assert str(e.value) == "nft: program not found: install nftables (apt-get install nftables)"
+
+
+def test_nft_dies_with_its_caller(tmp_path, monkeypatch):
+    """A pyrun killed mid-setup must not leave an nft that commits rules after the cleanup."""
+    fake = tmp_path / "nft"
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(nftables, "_nft_path", str(fake))
+    pid_file = tmp_path / "pid"
+    child = os.fork()
+    if child == 0:
+        try:
+            pending = nftables.start("add table ip pyrun\n")
+            pid_file.write_text(str(pending._p.pid))
+        finally:
+            os.kill(os.getpid(), 9)
+    os.waitpid(child, 0)
+    nft_pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{nft_pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.01)
+    else:
+        os.kill(nft_pid, 9)
+        pytest.fail("nft outlived the process that started it")

@@ -35,9 +35,8 @@ Not done here: a forward-chain accept. A host whose own firewall drops forwarded
 allow the bridge (an accept in another table cannot override a drop elsewhere).
 """
 
+import _socket  # not `socket` (it imports enum), and `subprocess` only when nft runs
 import os
-import socket
-import subprocess
 
 FAMILY = "ip"
 TABLE = "pyrun"
@@ -74,15 +73,55 @@ def nft_program() -> str:
     return _nft_path
 
 
+def _die_with(parent: int) -> None:
+    """In nft's child, before exec: be killed when pyrun dies. Otherwise a pyrun killed
+    (kill -9) mid-setup leaves an nft that may commit its rules *after* the `delete --force`
+    that cleans up. A transaction is atomic: nft killed before or during it commits nothing
+    or everything, and either way it is over once pyrun is reaped."""
+    import _prctl
+
+    _prctl.prctl(_prctl.PR_SET_PDEATHSIG, 9)
+    if os.getppid() != parent:  # died before the line above
+        os._exit(1)
+
+
+class Pending:
+    """An nft transaction running in its own process: `start()` it, do other work (netlink,
+    say) meanwhile, then `wait()` for it. Its cost is mostly the kernel's commit (removing
+    rules waits for an RCU grace period, ~15 ms), not the exec: libnftables called in process
+    measured the same."""
+
+    def __init__(self, script: str, what: str):
+        import subprocess
+
+        self.what = what
+        parent = os.getpid()
+        try:
+            self._p = subprocess.Popen([nft_program(), "-f", "-"], stdin=subprocess.PIPE,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                       preexec_fn=lambda: _die_with(parent))
+        except OSError as e:
+            raise NftError("nft", os.strerror(e.errno) if e.errno else str(e)) from None
+        try:
+            self._p.stdin.write(script.encode())
+            self._p.stdin.close()
+        except BrokenPipeError:
+            pass  # nft failed early; wait() reports why
+
+    def wait(self) -> None:
+        err = self._p.stderr.read()
+        self._p.stderr.close()
+        if self._p.wait() != 0:
+            raise NftError(self.what, _first_error(err.decode(errors="replace")))
+
+
+def start(script: str, what: str = f"nftables table {FAMILY} {TABLE}") -> Pending:
+    return Pending(script, what)
+
+
 def run(script: str, what: str = f"nftables table {FAMILY} {TABLE}") -> None:
     """Apply `script` (nft -f syntax) as one transaction: all of it or nothing."""
-    try:
-        p = subprocess.run([nft_program(), "-f", "-"], input=script.encode(),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-    except OSError as e:
-        raise NftError("nft", os.strerror(e.errno) if e.errno else str(e)) from None
-    if p.returncode != 0:
-        raise NftError(what, _first_error(p.stderr.decode(errors="replace")))
+    Pending(script, what).wait()
 
 
 def _first_error(stderr: str) -> str:
@@ -97,6 +136,7 @@ def list_ruleset(table: str = TABLE) -> list[dict]:
     """`nft -j list table ip TABLE` as a list of {"chain": {...}} / {"rule": {...}} objects;
     [] when the table does not exist."""
     import json
+    import subprocess
 
     p = subprocess.run([nft_program(), "-j", "list", "table", FAMILY, table],
                        capture_output=True, check=False)
@@ -123,7 +163,7 @@ def _ipv4(what: str, text: str, prefix: bool = False) -> str:
     script, so nothing else may."""
     address, slash, length = text.partition("/")
     try:
-        socket.inet_pton(socket.AF_INET, address)
+        _socket.inet_pton(_socket.AF_INET, address)
         if prefix and not (slash and length.isdigit() and int(length) <= 32):
             raise ValueError
         if not prefix and slash:
@@ -185,18 +225,25 @@ def apply_bridge(bridge: str, subnet: str, table: str = TABLE, localhost: bool =
     run(bridge_script(bridge, subnet, table, localhost), f"nftables rules of bridge {bridge}")
 
 
+def remove_bridge_script(bridge: str, table: str = TABLE) -> str:
+    post, guard = bridge_chains(bridge)
+    return (f"add table {FAMILY} {table}\n"
+            + _remove_chain(table, post, "nat", "postrouting", PRIO_SRCNAT)
+            + _remove_chain(table, guard, "filter", "prerouting", PRIO_RAW))
+
+
 def remove_bridge(bridge: str, table: str = TABLE) -> None:
     """Remove the bridge's chains; fine when they are already gone."""
-    post, guard = bridge_chains(bridge)
-    run(f"add table {FAMILY} {table}\n"
-        + _remove_chain(table, post, "nat", "postrouting", PRIO_SRCNAT)
-        + _remove_chain(table, guard, "filter", "prerouting", PRIO_RAW),
-        f"nftables rules of bridge {bridge}")
+    run(remove_bridge_script(bridge, table), f"nftables rules of bridge {bridge}")
+
+
+def remove_table_script(table: str = TABLE) -> str:
+    return f"add table {FAMILY} {table}\ndelete table {FAMILY} {table}\n"
 
 
 def remove_table(table: str = TABLE) -> None:
     """Remove the whole table (every chain in it); fine when it is already gone."""
-    run(f"add table {FAMILY} {table}\ndelete table {FAMILY} {table}\n")
+    run(remove_table_script(table))
 
 
 # --- per container

@@ -568,8 +568,8 @@ def setup(state_root: str, container_id: str, init_pid: int, request: Request, *
 
     Order: lease (the record, under the lock; the bridge is made there too, so a concurrent
     teardown cannot delete it in between), `save(record)` for the caller's state.json, then
-    nftables, the veth pair, and the /etc files. On failure everything made is removed again
-    (`teardown`) and a PyrunError is raised.
+    the nftables rules (in an nft process) while the veth pair is made, and the /etc files.
+    On failure everything made is removed again (`teardown`) and a PyrunError is raised.
     """
     from pyrun.linux import netlink, nftables  # pyroute2: ~120 ms, outside the lock
 
@@ -582,11 +582,11 @@ def setup(state_root: str, container_id: str, init_pid: int, request: Request, *
     except OSError as e:
         raise PyrunError(f"network namespace of pid {init_pid}", e.strerror or str(e)) from None
     try:
-        record = _claim(state_root, container_id, request, etc_dir, netlink, nftables)
+        record, first = _claim(state_root, container_id, request, etc_dir, netlink)
         try:
             if save is not None:
                 save(record)
-            _connect(record, ns_fd, container_id, netlink, nftables)
+            _connect(record, first, ns_fd, container_id, netlink, nftables)
             if etc_dir is not None:
                 record["files"] = write_etc_files(etc_dir, hostname or container_id[:12],
                                                   record["address"])
@@ -603,18 +603,21 @@ def setup(state_root: str, container_id: str, init_pid: int, request: Request, *
     return record
 
 
-def _claim(state_root, container_id, request, etc_dir, netlink, nftables) -> dict:
+def _claim(state_root, container_id, request, etc_dir, netlink) -> tuple[dict, bool]:
+    """Under the lock: reclaim stale leases, check, allocate, write the lease, make the bridge.
+    Also says whether this is the bridge's only container (its chains are (re)written)."""
+    from pyrun.linux import nftables
+
     with Leases(state_root) as db:
-        stale = stale_ids(db.data, state_root)
-        for cid in stale:
-            if cid != container_id:
-                _remove_made(db.leases[cid], netlink, nftables, errors=[])
-                del db.leases[cid]
+        for cid in stale_ids(db.data, state_root):
+            _remove_made(db.leases[cid], netlink, nftables, errors=[])
+            del db.leases[cid]
         if container_id in db.leases:
             raise PyrunError(f"container {container_id}", "already has a network lease")
         check_ports(db.data, container_id, request.ports)
         address = allocate(db.data, container_id, request)
         record = make_record(state_root, container_id, request, address, etc_dir)
+        first = not any(v.get("bridge") == request.bridge for v in db.leases.values())
         if not netlink.link_exists(request.bridge):
             _check_overlap(request, netlink)
         db.leases[container_id] = record
@@ -625,7 +628,7 @@ def _claim(state_root, container_id, request, etc_dir, netlink, nftables) -> dic
             del db.leases[container_id]
             db.save()
             raise
-    return record
+    return record, first
 
 
 def _check_overlap(request: Request, netlink) -> None:
@@ -636,27 +639,48 @@ def _check_overlap(request: Request, netlink) -> None:
                              f"{ifname}: choose another subnet")
 
 
-def _connect(record: dict, ns_fd: int, container_id: str, netlink, nftables) -> None:
+def _connect(record: dict, first: bool, ns_fd: int, container_id: str, netlink,
+             nftables) -> None:
+    """Forwarding, nftables and the veth. The bridge's chains are rewritten by its first
+    container, or when missing (a flushed ruleset): rewriting flushes rules, and removing rules
+    costs the kernel an RCU grace period (~15 ms). The nft process runs while netlink works."""
     netlink.enable_ip_forward()
     netlink.set_route_localnet(record["bridge"])
-    script = nftables.bridge_script(record["bridge"], record["subnet"])
+    script = ""
+    if first or not set(nftables.bridge_chains(record["bridge"])) <= set(nftables.chains()):
+        script = nftables.bridge_script(record["bridge"], record["subnet"])
     if record["ports"]:
         ports = [(p["proto"], p["host_ip"], p["host_port"], p["container_port"])
                  for p in record["ports"]]
         script += nftables.ports_script(record["key"], record["address"], ports,
                                         f"pyrun {container_id}")
-    nftables.run(script, f"nftables rules for container {container_id}")
-    netlink.create_veth_into(record["veth"], ns_fd, record["ifname"], bridge=record["bridge"],
-                             address_cidr=f"{record['address']}/{record['prefixlen']}",
-                             gateway=record["gateway"], mtu=record.get("mtu"))
+    pending = nftables.start(script, f"nftables rules for container {container_id}") \
+        if script else None
+    try:
+        netlink.create_veth_into(record["veth"], ns_fd, record["ifname"],
+                                 bridge=record["bridge"],
+                                 address_cidr=f"{record['address']}/{record['prefixlen']}",
+                                 gateway=record["gateway"], mtu=record.get("mtu"))
+    except BaseException:
+        if pending is not None:  # before the teardown: its removal must follow this commit
+            try:
+                pending.wait()
+            except nftables.NftError:
+                pass  # the veth's error is the one to report
+        raise
+    if pending is not None:
+        pending.wait()
 
 
 def _remove_made(record: dict, netlink, nftables, errors: list) -> None:
-    """Remove the container's own things (chains, veth); each step whether or not it exists."""
+    """Remove the container's own things (chains, veth), each whether or not it exists; the
+    nft process runs while the veth is deleted."""
     key = record.get("key")
+    pending = None
     if key and record.get("ports") != []:  # [] says so; unknown (None) may have chains
         try:
-            nftables.remove_ports(key)
+            pending = nftables.start(nftables.remove_ports_script(key),
+                                     f"published ports of {key}")
         except nftables.NftError as e:
             errors.append(e)
     veth = record.get("veth") or (veth_of(key) if key else None)
@@ -664,6 +688,11 @@ def _remove_made(record: dict, netlink, nftables, errors: list) -> None:
         try:
             netlink.delete_link(veth)
         except netlink.NetworkError as e:
+            errors.append(e)
+    if pending is not None:
+        try:
+            pending.wait()
+        except nftables.NftError as e:
             errors.append(e)
 
 
@@ -690,11 +719,17 @@ def teardown(state_root: str, container_id: str, record: dict | None = None) -> 
             db.save()
         bridge = record.get("bridge")
         try:
-            if bridge and not any(v.get("bridge") == bridge for v in db.leases.values()) \
-                    and not netlink.bridge_has_ports(bridge):
-                netlink.delete_bridge(bridge)
-                nftables.remove_bridge(bridge)
-            if not db.leases:
+            unused = bridge and not any(v.get("bridge") == bridge for v in db.leases.values())
+            if unused and not netlink.bridge_has_ports(bridge):
+                script = nftables.remove_bridge_script(bridge)
+                if not db.leases:
+                    script = nftables.remove_table_script()
+                pending = nftables.start(script, f"nftables rules of bridge {bridge}")
+                try:
+                    netlink.delete_bridge(bridge)
+                finally:
+                    pending.wait()
+            elif not db.leases:
                 nftables.remove_table()
         except (netlink.NetworkError, nftables.NftError) as e:
             errors.append(e)
