@@ -23,13 +23,14 @@ fi
 #   busybox-static               the root filesystem of examples and tests
 #   iproute2 procps util-linux   ip/ps/unshare/script, used by tests and labs
 #   runc crun                    the runtimes `make bench` and the tests compare against
+#   nftables                     nft(8): masquerade and published ports of --network bridge
 #   make                         the Makefile targets
 if [ "${PYRUN_SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends \
         build-essential python3-dev python3-venv libcap-dev libseccomp-dev \
-        busybox-static iproute2 procps util-linux make runc crun >/dev/null
+        busybox-static iproute2 procps util-linux make runc crun nftables >/dev/null
 fi
 
 # Debian's python3, not whatever python3 comes first on PATH (a pyenv shim costs ~80 ms a call).
@@ -39,7 +40,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --upgrade pip setuptools wheel cffi
 # editable_mode=compat: a plain path in a .pth file, no import hook on pyrun's start-up path.
-.venv/bin/pip install -q --no-build-isolation -e ".[dev]" --config-settings editable_mode=compat
+# Extras: dev = the test and lint tools; net = pyroute2, the netlink library of --network bridge.
+.venv/bin/pip install -q --no-build-isolation -e ".[dev,net]" --config-settings editable_mode=compat
 sh scripts/write-launcher.sh
 ln -sf "$here/.venv/bin/pyrun" /usr/local/bin/pyrun
 

@@ -1,8 +1,12 @@
 """Container networking.
 
-Today: bringing up loopback in a new network namespace with one ioctl: no netlink library
-on the hot path, and `_socket` rather than `socket`, which imports enum. Bridges, veths and
-addresses (pyroute2, imported only when asked) will live here too.
+Here: bringing up loopback in a new network namespace with one ioctl: no netlink library
+on the hot path, and `_socket` rather than `socket`, which imports enum. Nothing heavy may
+be imported at the top of this module.
+
+Bridge networking lives next door, imported only by a container that asks for it:
+`pyrun.linux.netlink` (bridge, veth, addresses, routes: pyroute2, ~120 ms to import) and
+`pyrun.linux.nftables` (masquerade and published ports: the nft program).
 """
 
 import _socket
