@@ -37,7 +37,7 @@ vm-test:
 	@command -v qemu-system-x86_64 >/dev/null || \
 		{ echo "vm-test: no qemu: run sudo vm/install-deps.sh first"; exit 1; }
 	sh scripts/write-launcher.sh
-	vm/run.sh --cwd $(CURDIR) -- $(PY) -m pytest -m cgroups tests/integration
+	vm/run.sh --cwd $(CURDIR) -- $(PY) -m pytest -m "cgroups or vm" tests/integration
 
 demo:
 	pyrun run -b examples/hello demo-$$$$

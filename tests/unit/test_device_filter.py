@@ -8,7 +8,7 @@ import pytest
 
 from pyrun.config.defaults import DEFAULT_DEVICE_RULES as DEFAULT_ALLOWED
 from pyrun.config.defaults import effective_rules
-from pyrun.config.model import DeviceRule
+from pyrun.config.model_linux import DeviceRule
 from pyrun.linux.cgroups.devices import v2_program
 
 ACCESS = {"m": 1, "r": 2, "w": 4}

@@ -104,9 +104,12 @@ def recorded(tmp_path, monkeypatch):
     cfg = config.parse(full_config(bundle, hook_out), str(bundle))
     fifo = tmp_path / "exec.fifo"  # a plain file stands in: the "start" never blocks
     fifo.write_text("")
+    directory = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
     opts = InitOptions(
         fifo_fd=os.open(fifo, os.O_PATH | os.O_CLOEXEC),
-        host_proc_fd=os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC),
+        host_proc_fd=os.open("/proc", directory),
+        rootfs_fd=os.open(bundle / "rootfs", directory),
+        rootfs_parent_fd=os.open(bundle, directory),
         cgroup_mounts=[("", "/sys/fs/cgroup/pyrun/c1", 2)])
     sc = FakeSyscalls()
     run_container_init(cfg, FakeChannel(sc.log), opts, sc)

@@ -246,8 +246,8 @@ def test_bind_rootfs_onto_itself(sc):
     assert sc.calls == [("mount", "/b/rootfs", "/b/rootfs", None, MS_BIND | MS_REC, None)]
 
 
-def test_pivot_root_detaches_old_root_as_slave(sc, rootfs):
-    mounts.pivot_root(str(rootfs), sc=sc)
+def test_pivot_root_detaches_old_root_as_slave(sc, rootfd):
+    mounts.pivot_root(rootfd, sc=sc)
     assert sc.calls == [
         ("pivot_root", ".", "."),
         ("mount", None, ".", None, MS_SLAVE | MS_REC, None),

@@ -173,9 +173,8 @@ def cmd_exec(g, o, args):
     from pyrun.errors import NotSupportedYet
     from pyrun.runtime.exec import ExecOptions, exec_in
 
-    for flag in ("process_label", "apparmor", "cgroup"):
-        if flag in o:
-            raise NotSupportedYet(f"exec --{flag.replace('_', '-')}")
+    if "cgroup" in o:
+        raise NotSupportedYet("exec --cgroup")
     if not args:
         raise UsageError("exec takes <container-id> <command> [args...]")
     fds = o.get("preserve_fds", "0")
@@ -186,7 +185,8 @@ def cmd_exec(g, o, args):
         user=o.get("user"), additional_gids=o.get("additional_gids", []),
         caps=o.get("cap", []), no_new_privs=o.get("no_new_privs", False),
         tty=o.get("tty", False), console_socket=o.get("console_socket"),
-        detach=o.get("detach", False), pid_file=o.get("pid_file"), preserve_fds=int(fds))
+        detach=o.get("detach", False), pid_file=o.get("pid_file"), preserve_fds=int(fds),
+        apparmor=o.get("apparmor"), process_label=o.get("process_label"))
     return exec_in(g["root"], args[0], opts)
 
 

@@ -73,8 +73,8 @@ EXEC_FLAGS = [
     Flag("detach,d", "detach", None, "return once the process has started"),
     Flag("pid-file", "pid_file", "FILE", "write the process's pid to FILE"),
     Flag("preserve-fds", "preserve_fds", "N", "pass N extra fds (3..3+N-1)"),
-    Flag("process-label", "process_label", "LABEL", "SELinux label (not supported yet)"),
-    Flag("apparmor", "apparmor", "PROFILE", "AppArmor profile (not supported yet)"),
+    Flag("process-label", "process_label", "LABEL", "SELinux label of the process"),
+    Flag("apparmor", "apparmor", "PROFILE", "AppArmor profile of the process"),
     Flag("cgroup", "cgroup", "PATH", "a sub-cgroup (not supported yet)"),
     Flag("ignore-paused", "ignore_paused", None, "accepted for runc compatibility"),
 ]

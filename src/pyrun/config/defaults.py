@@ -5,7 +5,8 @@ The device nodes a container's /dev holds, and the device allow-list of its cgro
 config without rules still gets a deny-all with these few exceptions.
 """
 
-from pyrun.config.model import Config, Device, DeviceRule
+from pyrun.config.model import Config
+from pyrun.config.model_linux import Device, DeviceRule
 from pyrun.errors import NotSupportedYet
 
 # The nodes the runtime spec says every container has (config-linux.md, "Default Devices").

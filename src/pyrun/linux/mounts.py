@@ -157,16 +157,17 @@ def on_path(rootfd: int, path: str, call, source, *args, sc=real_syscalls):
         os.close(fd)
 
 
-def pivot_root(rootfs: str, sc=real_syscalls) -> None:
-    """Make `rootfs` the root and detach the old one (the host's) from this namespace.
+def pivot_root(new_root_fd: int, sc=real_syscalls) -> None:
+    """Make the mount behind `new_root_fd` the root and detach the old one (the host's)
+    from this namespace. An fd, not a path: in a user namespace, the directories above
+    the rootfs may be closed to the container's root.
 
     pivot_root(".", ".") stacks the old root on top of the new one; we then unmount it.
     Making it a slave first keeps the unmount from propagating back to the host.
     """
     old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
-    new_root = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:
-        sc.fchdir(new_root)
+        sc.fchdir(new_root_fd)
         sc.pivot_root(".", ".")
         sc.fchdir(old_root)
         sc.mount(None, ".", None, MS_SLAVE | MS_REC)
@@ -174,13 +175,13 @@ def pivot_root(rootfs: str, sc=real_syscalls) -> None:
         sc.chdir("/")
     finally:
         os.close(old_root)
-        os.close(new_root)
 
 
-def move_root(rootfs: str, sc=real_syscalls) -> None:
-    """--no-pivot: move the rootfs over / and chroot (for ramdisk roots, where pivot fails)."""
-    sc.chdir(rootfs)
-    sc.mount(rootfs, "/", None, MS_MOVE)
+def move_root(rootfs_fd: int, sc=real_syscalls) -> None:
+    """--no-pivot: move the rootfs mount over / and chroot (for ramdisk roots, where
+    pivot_root fails)."""
+    sc.fchdir(rootfs_fd)
+    sc.mount(paths.fd_path(rootfs_fd), "/", None, MS_MOVE)
     sc.chroot(".")
     sc.chdir("/")
 

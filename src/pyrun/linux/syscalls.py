@@ -165,6 +165,16 @@ def bpf_prog_attach(target_fd: int, prog_fd: int, attach_type: int, flags: int =
     _check(lib.pyrun_bpf(BPF_PROG_ATTACH, buf, 128))
 
 
+def ioprio_set_self(io_class: int, level: int) -> None:
+    _check(lib.pyrun_ioprio_set_self(io_class, level))
+
+
+def sched_setattr_self(policy: int, flags: int, nice: int, priority: int, runtime: int,
+                       deadline: int, period: int) -> None:
+    _check(lib.pyrun_sched_setattr_self(policy, flags, nice, priority, runtime, deadline,
+                                        period))
+
+
 def cap_ambient_raise(cap: int) -> None:
     _check(lib.pyrun_cap_ambient_raise(cap))
 
@@ -290,3 +300,13 @@ def capset(effective: list[int], permitted: list[int], inheritable: list[int],
 
 def set_no_new_privs() -> None:
     _prctl.prctl(_prctl.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def sched_setaffinity(pid: int, cpus: set[int]) -> None:
+    os.sched_setaffinity(pid, cpus)
+
+
+def seccomp_load(filt) -> int | None:
+    """Load a compiled filter (pyrun.linux.seccomp.Filter) into this process; returns its
+    notify fd, if it has one. Here so that a test's fake can stand in for the load."""
+    return filt.load()

@@ -12,9 +12,9 @@ import time
 from pyrun import config, state
 from pyrun.errors import PyrunError, wrap
 from pyrun.init import InitOptions, intermediate
-from pyrun.linux import cgroups, process, sync
+from pyrun.linux import cgroups, process, sync, userns
 from pyrun.linux.sync import Channel
-from pyrun.runtime import common
+from pyrun.runtime import common, security
 
 
 class CreateOptions:
@@ -53,11 +53,13 @@ def create(root: str, container_id: str, opts: CreateOptions) -> Created:
     check_terminal(cfg.process.terminal, opts.detached, opts.console_socket)
     cgroup_path = cgroups.resolve_path(cfg.linux.cgroups_path, container_id,
                                        systemd=opts.systemd_cgroup)
+    security.check_lsm(cfg.process)
+    seccomp = security.compile_seccomp(cfg.linux.seccomp)  # nothing made yet if it fails
     c = state.Container(root, container_id)
     c.create_dir()
     c.lock()
     try:
-        return _create_in(c, cfg, cgroup_path, opts)
+        return _create_in(c, cfg, cgroup_path, opts, seccomp)
     except BaseException:
         common.destroy(c)
         raise
@@ -73,7 +75,7 @@ def check_terminal(terminal: bool, detached: bool, console_socket: str | None) -
 
 
 def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
-               opts: CreateOptions) -> Created:
+               opts: CreateOptions, seccomp) -> Created:
     # Record what destroy() needs before making it, so a failure at any point below
     # knows what to remove.
     c.data = {"id": c.id, "cgroup_path": cgroup_path, "cgroup_made": [],
@@ -81,6 +83,8 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
               "bundle": cfg.bundle, "annotations": cfg.annotations}
     if cfg.hooks:
         c.data["hooks"] = cfg.hooks_json  # prestart .. poststop, run from create to delete
+    if cfg.seccomp_json is not None:
+        c.data["seccomp"] = cfg.seccomp_json  # exec loads it too
     group = cgroups.open_group(cgroup_path)
     with wrap("create cgroup"):
         claim_cgroup(c, group)
@@ -97,33 +101,35 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     close_fds = [c._lock_fd, parent.fileno()]
     if console_socket is not None:
         close_fds.append(console_socket.fileno())
-    # Opened here and inherited: the init may join a mount namespace that cannot see them.
-    fifo_fd = os.open(c.fifo_path, os.O_PATH | os.O_CLOEXEC)
-    host_proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    # Opened here and inherited: the init may join a mount namespace that cannot see them,
+    # or a user namespace whose root may not walk the paths to them.
+    inherited = [os.open(c.fifo_path, os.O_PATH | os.O_CLOEXEC),
+                 os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
+    fifo_fd, host_proc_fd = inherited
     init_opts = InitOptions(
         fifo_fd=fifo_fd, host_proc_fd=host_proc_fd, no_pivot=opts.no_pivot,
         no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
-        cgroup_mounts=group.mount_sources(), close_fds=close_fds)
+        cgroup_mounts=group.mount_sources(), close_fds=close_fds, seccomp=seccomp)
     pid = os.fork()
     if pid == 0:
         intermediate(cfg, child, init_opts)  # never returns
     child.close()
-    os.close(fifo_fd)
-    os.close(host_proc_fd)
-    init_pid = _await_init_pid(parent, pid)
+    for fd in inherited:
+        os.close(fd)
+    init_pid = _await_init_pid(parent, pid, cfg)
     c.data.update(pid=init_pid, pid_start_time=process.start_time(init_pid))
     try:
         with wrap("join cgroup"):
             group.add(init_pid)  # while the init builds its rootfs: see pyrun.init
     except PyrunError:
         if process.start_time(init_pid) is None:
-            _await_created(parent, c, console_socket)  # the init died first: its own error
+            _await_created(parent, c, cfg, console_socket)  # the init died first: its own error
         raise
     try:
         parent.send_cgroup_joined()
     except BrokenPipeError:
         pass  # the init died during setup: its own error is waiting on the channel
-    console = _await_created(parent, c, console_socket)
+    console = _await_created(parent, c, cfg, console_socket)
     c.data.update(rootfs=cfg.root.path, created=_rfc3339_now(), owner="",
                   process=cfg.process_json)
     c.save()
@@ -145,31 +151,52 @@ def claim_cgroup(c: state.Container, group) -> None:
     c.data["cgroup_claimed"] = True
 
 
-def _await_init_pid(chan: Channel, intermediate_pid: int) -> int:
+def _await_init_pid(chan: Channel, intermediate_pid: int, cfg: config.Config) -> int:
+    """The init's pid, from the intermediate; on the way, the maps of the user namespace
+    it made (root in the parent namespace writes them: no newuidmap)."""
     try:
-        return chan.wait_pid()
+        while True:
+            message = chan.wait(sync.ID_MAPS, sync.PID)
+            if message.kind == sync.PID:
+                return message.data["pid"]
+            with wrap("write the user namespace's id maps"):
+                userns.write_id_maps(intermediate_pid, cfg.linux.uid_mappings,
+                                     cfg.linux.gid_mappings)
+            chan.send_id_maps_written()
     except sync.ChannelClosed:
         raise PyrunError("setup process exited without a word") from None
     finally:
         os.waitpid(intermediate_pid, 0)
 
 
-def _await_created(chan: Channel, c: state.Container, console_socket) -> int | None:
+def _await_created(chan: Channel, c: state.Container, cfg: config.Config,
+                   console_socket) -> int | None:
     """Wait for "created". On the way, run the prestart and createRuntime hooks when the
     init asks (after its mounts, before pivot_root: runtime.md, "Lifecycle" step 5), and
     take the pty master it sends: to the console socket, or kept (returned) to proxy."""
     console = None
     while True:
         try:
-            message = chan.wait(sync.RUNTIME_HOOKS, sync.CONSOLE, sync.CREATED)
+            message = chan.wait(sync.RUNTIME_HOOKS, sync.CONSOLE, sync.SECCOMP_FD,
+                                sync.CREATED)
         except sync.ChannelClosed:
             raise PyrunError("container init exited during setup") from None
         if message.kind == sync.CREATED:
             return console
         if message.kind == sync.RUNTIME_HOOKS:
             chan.send_runtime_hooks_done(_run_create_hooks(c))
+        elif message.kind == sync.SECCOMP_FD and message.fds:
+            security.hand_over_seccomp_fd(message.fds[0], cfg.linux.seccomp,
+                                          _seccomp_agent_state(c))
         elif message.fds:
             console = hand_over_console(message.fds[0], console_socket)
+
+
+def _seccomp_agent_state(c: state.Container) -> dict:
+    """The container's state as the seccomp agent gets it: `pyrun state`'s, creating."""
+    return {"ociVersion": c.data.get("oci_version", ""), "id": c.id, "status": "creating",
+            "pid": c.pid, "bundle": c.data.get("bundle", ""),
+            **({"annotations": c.data["annotations"]} if c.data.get("annotations") else {})}
 
 
 def connect_console_socket(path: str | None):

@@ -10,11 +10,11 @@ import _signal
 import os
 
 from pyrun import config, fastjson, state
-from pyrun.errors import PyrunError
+from pyrun.errors import PyrunError, wrap
 from pyrun.init import exec_intermediate
 from pyrun.linux import cgroups, namespaces, sync
 from pyrun.linux.sync import Channel
-from pyrun.runtime import common
+from pyrun.runtime import common, security
 from pyrun.runtime.create import (
     check_terminal,
     connect_console_socket,
@@ -26,11 +26,12 @@ from pyrun.runtime.create import (
 class ExecOptions:
     __slots__ = ("args", "process_file", "cwd", "env", "user", "additional_gids", "caps",
                  "no_new_privs", "tty", "console_socket", "detach", "pid_file",
-                 "preserve_fds")
+                 "preserve_fds", "apparmor", "process_label")
 
     def __init__(self, args=(), process_file=None, cwd=None, env=(), user=None,
                  additional_gids=(), caps=(), no_new_privs=False, tty=False,
-                 console_socket=None, detach=False, pid_file=None, preserve_fds=0):
+                 console_socket=None, detach=False, pid_file=None, preserve_fds=0,
+                 apparmor=None, process_label=None):
         self.args = list(args)
         self.process_file = process_file
         self.cwd = cwd
@@ -44,6 +45,8 @@ class ExecOptions:
         self.detach = detach
         self.pid_file = pid_file
         self.preserve_fds = preserve_fds
+        self.apparmor = apparmor  # profile and label instead of the container's
+        self.process_label = process_label
 
 
 def exec_in(root: str, container_id: str, opts: ExecOptions) -> int:
@@ -55,6 +58,9 @@ def exec_in(root: str, container_id: str, opts: ExecOptions) -> int:
         raise PyrunError("container not running")
     proc = process_for(c, opts)
     check_terminal(proc.terminal, opts.detach, opts.console_socket)
+    security.check_lsm(proc)
+    profile = config.parse_seccomp(c.data["seccomp"]) if c.data.get("seccomp") else None
+    seccomp = security.compile_seccomp(profile)  # the container's filter: exec's too
     if proc.terminal and not opts.detach and not proc.console_size:
         proc.console_size = _host_terminal_size()  # set before the process starts, as runc
     console_socket = connect_console_socket(opts.console_socket)
@@ -62,7 +68,7 @@ def exec_in(root: str, container_id: str, opts: ExecOptions) -> int:
         from pyrun.linux import syscalls
 
         syscalls.set_child_subreaper()  # the process is our grandchild
-    pid, master = _start(c, proc, opts.preserve_fds)
+    pid, master = _start(c, proc, opts.preserve_fds, seccomp, profile)
     if master is not None:
         master = hand_over_console(master, console_socket)
     if opts.pid_file:
@@ -101,40 +107,55 @@ def process_for(c: state.Container, opts: ExecOptions) -> config.Process:
         proc.capabilities = config.parse_capabilities(caps)
     if opts.no_new_privs:
         proc.no_new_privileges = True
+    if opts.apparmor is not None:
+        proc.apparmor_profile = opts.apparmor
+    if opts.process_label is not None:
+        proc.selinux_label = opts.process_label
     return proc
 
 
-def _start(c: state.Container, proc: config.Process, preserve_fds: int):
+def _start(c: state.Container, proc: config.Process, preserve_fds: int, seccomp, profile):
     """Fork into the container; returns the process's pid once it has exec'd, and its pty
-    master if it has a terminal. Two processes talk on the channel (the fork reports the
-    pid, the process sends its pty): messages come in either order, until end-of-file,
-    which means both are done: the fork exited and the process exec'd (close-on-exec)."""
+    master if it has a terminal."""
     ns_fds = namespaces.open_paths(_namespaces_to_join(c.pid))
     parent, child = Channel.pair()
     group = common.cgroup_of(c)
     pid = os.fork()
     if pid == 0:
-        exec_intermediate(child, ns_fds, proc, preserve_fds, [parent.fileno()])
+        exec_intermediate(child, ns_fds, proc, preserve_fds, [parent.fileno()], seccomp)
     child.close()
     for _, fd in ns_fds:
         os.close(fd)
     try:
+        affinity = proc.exec_cpu_affinity
+        if affinity and affinity.initial:  # before the move, as the spec says
+            from pyrun.linux import execution
+
+            with wrap("set execCPUAffinity.initial"):
+                execution.set_cpus(pid, config.cpu_set("process.execCPUAffinity.initial",
+                                                       affinity.initial))
         _move_into_cgroup(group, pid, parent)
     except BaseException:
         parent.close()  # not waited for: in a frozen v1 cgroup it dies only once thawed
         raise
-    return _await_exec(parent, pid)
+    return _await_exec(parent, pid, c, profile)
 
 
-def _await_exec(chan: Channel, fork_pid: int):
-    """The process's pid (from the fork) and pty master (from the process), in either
-    order, until end of file: the fork exited and the process exec'd (close-on-exec)."""
+def _await_exec(chan: Channel, fork_pid: int, c: state.Container, profile):
+    """The process's pid (from the fork), and its pty master and seccomp notify fd (from
+    the process), in any order, until end of file: the fork exited and the process
+    exec'd (the channel is close-on-exec)."""
     pid = master = None
     try:
         while True:
-            message = chan.wait(sync.PID, sync.CONSOLE)
+            message = chan.wait(sync.PID, sync.CONSOLE, sync.SECCOMP_FD)
             if message.kind == sync.PID:
                 pid = message.data["pid"]
+            elif message.kind == sync.SECCOMP_FD and message.fds:
+                state = {"ociVersion": c.data.get("oci_version", ""), "id": c.id,
+                         "status": "running", "pid": c.pid,
+                         "bundle": c.data.get("bundle", "")}
+                security.hand_over_seccomp_fd(message.fds[0], profile, state)
             elif message.fds:
                 master = message.fds[0]
     except sync.ChannelClosed:
