@@ -3,15 +3,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: install test unit integration lint bench min-memory vm-test demo clean
+.PHONY: install test unit integration engines lint bench min-memory vm-test demo clean
 
 install:
 	scripts/install.sh
 
 # The whole suite: lint, unit tests (no root), integration tests (root, this host's cgroups),
-# then the cgroup tests again on a pure cgroup v2 kernel in a VM (vm/install-deps.sh first;
+# Docker, podman and containerd running pyrun (root; each engine started privately), then
+# the cgroup tests again on a pure cgroup v2 kernel in a VM (vm/install-deps.sh first;
 # without qemu the VM step says so and fails: a suite that skips it is not the whole suite).
-test: lint unit integration vm-test
+test: lint unit integration engines vm-test
 
 unit:
 	$(PYTEST) tests/unit
@@ -19,6 +20,12 @@ unit:
 integration:
 	sh scripts/write-launcher.sh
 	$(PYTEST) tests/integration
+
+# Debian's docker.io, podman and containerd with pyrun as their runtime (scripts/install.sh
+# installs them). A missing engine fails, never skips.
+engines:
+	sh scripts/write-launcher.sh
+	$(PYTEST) -m engines tests/engines
 
 lint:
 	$(VENV)/bin/ruff check src tests bench

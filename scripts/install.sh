@@ -5,6 +5,8 @@
 #   scripts/install.sh            system packages, .venv with pyrun and its test tools,
 #                                 /usr/local/bin/pyrun, the example busybox bundle
 #   PYRUN_SKIP_APT=1 ...          skip apt (packages already there)
+#   PYRUN_SKIP_ENGINES=1 ...      leave out the container engines (docker.io, podman,
+#                                 containerd): `make engines`, part of `make test`, then fails
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,12 +25,19 @@ fi
 #   iproute2 procps util-linux   ip/ps/unshare/script, used by tests and labs
 #   runc crun                    the runtimes `make bench` and the tests compare against
 #   make                         the Makefile targets
+#   docker.io podman containerd  the engines `make engines` runs with pyrun as their runtime
+#                                (tests/engines starts its own private daemons; on a machine
+#                                with systemd, installing docker.io also starts its service)
 if [ "${PYRUN_SKIP_APT:-0}" != 1 ]; then
+    engines="docker.io podman containerd"
+    [ "${PYRUN_SKIP_ENGINES:-0}" = 1 ] && engines=
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # $engines unquoted on purpose: a list of package names, or nothing
+    # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends \
         build-essential python3-dev python3-venv libcap-dev \
-        busybox-static iproute2 procps util-linux make runc crun >/dev/null
+        busybox-static iproute2 procps util-linux make runc crun $engines >/dev/null
 fi
 
 # Debian's python3, not whatever python3 comes first on PATH (a pyenv shim costs ~80 ms a call).
