@@ -207,9 +207,9 @@ class Dockerd(CliEngine):
         super().__init__(base)
         self.sock = base / "docker.sock"
         self.exec_root = base / "exec"
-        # dockerd's shim options: Root EXEC_ROOT/runtime-<basename of the runtime's path>;
-        # the shim adds containerd's namespace
-        self.pyrun_root = self.exec_root / f"runtime-{os.path.basename(PYRUN)}" / "moby"
+        # dockerd 20.10 gives every runtime the shim option Root EXEC_ROOT/runtime-runc
+        # (defaultV2ShimConfig), whatever its name; the shim adds containerd's namespace
+        self.pyrun_root = self.exec_root / "runtime-runc" / "moby"
 
     def command(self) -> list[str]:
         return ["/usr/bin/docker", "-H", f"unix://{self.sock}"]
