@@ -9,10 +9,11 @@ install:
 	scripts/install.sh
 
 # The whole suite: lint, unit tests (no root), integration tests (root, this host's cgroups),
-# Docker, podman and containerd running pyrun (root; each engine started privately), then
 # the cgroup tests again on a pure cgroup v2 kernel in a VM (vm/install-deps.sh first;
-# without qemu the VM step says so and fails: a suite that skips it is not the whole suite).
-test: lint unit integration engines vm-test
+# without qemu the VM step says so and fails: a suite that skips it is not the whole suite),
+# then Docker, podman and containerd running pyrun (root; each engine started privately):
+# last, so that the slowest step, and the one most often failing, does not hide the others.
+test: lint unit integration vm-test engines
 
 unit:
 	$(PYTEST) tests/unit

@@ -238,8 +238,7 @@ class CliClient:
         ids = [c for c in map(self.cid, self.names) if c]
         mine = [n for n in self.names if self.cli("inspect", "--format", "{{.Id}}", n)
                 .returncode == 0]
-        if mine:
-            self.cli("rm", "-f", *mine, timeout=120)
+        self.engine.remove(*mine)
         left = []
         still = set(self.cli("ps", "-aq", "--no-trunc").stdout.split()) & set(ids)
         if still:

@@ -192,11 +192,16 @@ class CliEngine(Engine):
         except OSError:
             return None
 
+    # `rm -f`: podman first stops with the container's stop timeout (10 s for a `sleep` as
+    # PID 1, which ignores SIGTERM); docker kills at once. Cleanup need not wait.
+    rm_force: tuple[str, ...] = ("rm", "-f")
+
+    def remove(self, *names: str) -> None:
+        if names:
+            self.cli(*self.rm_force, *names, timeout=120)
+
     def remove_all(self) -> None:
-        r = self.cli("ps", "-aq", timeout=60)
-        ids = r.stdout.split()
-        if ids:
-            self.cli("rm", "-f", *ids, timeout=120)
+        self.remove(*self.cli("ps", "-aq", timeout=60).stdout.split())
 
 
 class Dockerd(CliEngine):
@@ -254,6 +259,7 @@ class Dockerd(CliEngine):
 class Podman(CliEngine):
     name = "podman"
     image = "localhost/busybox:pyrun"
+    rm_force = ("rm", "-f", "-t", "0")
 
     def __init__(self, base: Path):
         super().__init__(base)
