@@ -721,3 +721,15 @@ def test_bad_scheduling_and_personality_are_refused_naming_the_field(bundle, key
     with pytest.raises(ConfigError) as e:
         parse(with_value(minimal(), keys, value), bundle)
     assert e.value.what == f"config.json: {where}"
+
+
+def test_resources_whose_zero_means_unset_are_read_as_runc_reads_them(bundle):
+    """dockerd writes cpu.shares 0 and blockIO.weight 0 into every config: runc skips
+    those, and every resource whose 0 means "not set"."""
+    doc = with_value(minimal(), ("linux", "resources"), {
+        "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0,
+                "realtimePeriod": 0},
+        "memory": {"limit": 0, "reservation": 0, "swap": 0},
+        "pids": {"limit": 0},
+        "blockIO": {"weight": 0, "leafWeight": 0}})
+    assert parse(doc, bundle).linux.resources.is_empty()

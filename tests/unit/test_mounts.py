@@ -89,7 +89,7 @@ def test_data_options_joined_with_commas_in_order():
     assert o.flags == MS_NOSUID | MS_STRICTATIME
 
 
-@pytest.mark.parametrize("option", ["rro", "tmpcopyup", "idmap", "rnosuid"])
+@pytest.mark.parametrize("option", ["rro", "idmap", "rnosuid"])
 def test_unsupported_option_raises(option):
     with pytest.raises(UnsupportedOption) as e:
         parse_options(["nosuid", option])
@@ -293,3 +293,31 @@ def test_cgroup_v1_tree_is_a_tmpfs_with_one_bind_per_hierarchy(sc, rootfs, rootf
         ("mount", None, tree + "/pids", None, MS_REMOUNT | MS_BIND | CGROUP_FLAGS, None),
         ("mount", None, tree, None, MS_REMOUNT | MS_RDONLY | tree_flags, None),
     ]
+
+
+def test_tmpcopyup_is_an_extension_not_mount_data():
+    o = parse_options(["tmpcopyup", "nosuid", "mode=755"])
+    assert (o.copy_up, o.flags, o.data) == (True, MS_NOSUID, "mode=755")
+
+
+def test_copy_tree_keeps_files_dirs_links_and_modes(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "sub").mkdir(parents=True)
+    dst.mkdir()
+    (src / "file").write_bytes(b"x" * 3_000_000)
+    (src / "file").chmod(0o640)
+    (src / "sub" / "inner").write_text("inner")
+    (src / "sub").chmod(0o711)
+    (src / "link").symlink_to("sub/inner")
+    src_fd = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
+    dst_fd = os.open(dst, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        mounts.copy_tree(src_fd, dst_fd)
+    finally:
+        os.close(src_fd)
+        os.close(dst_fd)
+    assert (dst / "file").read_bytes() == b"x" * 3_000_000
+    assert (dst / "file").stat().st_mode & 0o777 == 0o640
+    assert (dst / "sub" / "inner").read_text() == "inner"
+    assert (dst / "sub").stat().st_mode & 0o777 == 0o711
+    assert os.readlink(dst / "link") == "sub/inner"

@@ -63,7 +63,7 @@ PROPAGATION_OPTIONS = {
     "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
 }
 # Options runc knows that pyrun does not implement yet: refused, never silently dropped.
-UNSUPPORTED_OPTIONS = {"tmpcopyup", "idmap", "ridmap", "rro", "rrw", "rnosuid", "rsuid",
+UNSUPPORTED_OPTIONS = {"idmap", "ridmap", "rro", "rrw", "rnosuid", "rsuid",
                        "rnodev", "rdev", "rnoexec", "rexec", "rnoatime", "ratime",
                        "rnodiratime", "rdiratime", "rrelatime", "rnorelatime",
                        "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow"}
@@ -76,12 +76,15 @@ KEPT_ON_REMOUNT = {
 
 
 class MountOptions:
-    __slots__ = ("data", "flags", "propagation")
+    __slots__ = ("data", "flags", "propagation", "copy_up")
 
-    def __init__(self, flags: int, propagation: int, data: str):
+    def __init__(self, flags: int, propagation: int, data: str, copy_up: bool = False):
         self.flags = flags
         self.propagation = propagation
         self.data = data
+        # tmpcopyup (runc's extension, which podman --read-only sends): a tmpfs starts
+        # with a copy of what the directory it covers held.
+        self.copy_up = copy_up
 
     @property
     def is_bind(self) -> bool:
@@ -97,8 +100,11 @@ def parse_options(options: list[str]) -> MountOptions:
     flags = 0
     propagation = 0
     data = []
+    copy_up = False
     for opt in options:
-        if opt in FLAG_OPTIONS:
+        if opt == "tmpcopyup":
+            copy_up = True
+        elif opt in FLAG_OPTIONS:
             set_bits, clear_bits = FLAG_OPTIONS[opt]
             flags = (flags | set_bits) & ~clear_bits
         elif opt in PROPAGATION_OPTIONS:
@@ -107,7 +113,7 @@ def parse_options(options: list[str]) -> MountOptions:
             raise UnsupportedOption(opt)
         else:
             data.append(opt)
-    return MountOptions(flags, propagation, ",".join(data))
+    return MountOptions(flags, propagation, ",".join(data), copy_up)
 
 
 def make_root_private(propagation: int = MS_PRIVATE | MS_REC, sc=real_syscalls) -> None:
@@ -137,11 +143,70 @@ def mount_entry(rootfd: int, destination: str, fstype: str, source: str,
         if extra:
             on_path(rootfd, destination, sc.mount, None, None, MS_REMOUNT | MS_BIND | extra,
                     sc=sc)
+    elif opts.copy_up and fstype == "tmpfs":
+        covered = paths.open_in_root(rootfd, destination, os.O_RDONLY | os.O_DIRECTORY, sc)
+        try:
+            on_path(rootfd, destination, sc.mount, source or fstype, fstype,
+                    opts.flags & ~(MS_REMOUNT | MS_RDONLY), opts.data or None, sc=sc)
+            top = paths.open_in_root(rootfd, destination, os.O_RDONLY | os.O_DIRECTORY, sc)
+            try:
+                copy_tree(covered, top)
+            finally:
+                os.close(top)
+        finally:
+            os.close(covered)
+        if opts.flags & MS_RDONLY:  # read-only only once filled
+            on_path(rootfd, destination, sc.mount, None, None,
+                    MS_REMOUNT | (opts.flags & ~MS_REMOUNT), opts.data or None, sc=sc)
     else:
         on_path(rootfd, destination, sc.mount, source or fstype, fstype,
                 opts.flags & ~MS_REMOUNT, opts.data or None, sc=sc)
     if opts.propagation:
         on_path(rootfd, destination, sc.mount, None, None, opts.propagation, sc=sc)
+
+
+def copy_tree(src_fd: int, dst_fd: int) -> None:
+    """Copy the tree under the directory `src_fd` into `dst_fd`: files, directories,
+    symlinks and nodes, with their modes and owners (what runc's copy-up keeps). Through
+    fds: `src_fd` is a directory a tmpfs now covers, which no path reaches any more."""
+    for entry in os.scandir(src_fd):
+        st = entry.stat(follow_symlinks=False)
+        name = entry.name
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, stat.S_IMODE(st.st_mode), dir_fd=dst_fd)
+            sub_src = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=src_fd)
+            sub_dst = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dst_fd)
+            try:
+                copy_tree(sub_src, sub_dst)
+            finally:
+                os.close(sub_src)
+                os.close(sub_dst)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src_fd), name, dir_fd=dst_fd)
+        elif stat.S_ISREG(st.st_mode):
+            _copy_file(src_fd, dst_fd, name, stat.S_IMODE(st.st_mode))
+        else:
+            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst_fd)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst_fd, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dst_fd)
+
+
+def _copy_file(src_fd: int, dst_fd: int, name: str, mode: int) -> None:
+    src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_fd)
+    try:
+        dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode,
+                      dir_fd=dst_fd)
+        try:
+            while chunk := os.read(src, 1 << 20):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(dst, view):]
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
 
 
 def on_path(rootfd: int, path: str, call, source, *args, sc=real_syscalls):
