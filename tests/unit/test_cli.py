@@ -189,9 +189,12 @@ def test_features_reports_what_pyrun_does(capsys):
     assert main(["features"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["hooks"][0] == "prestart" and len(doc["hooks"]) == 6
-    assert "user" not in doc["linux"]["namespaces"]  # refused until built
-    assert doc["linux"]["seccomp"] == {"enabled": False}
-    assert "rbind" in doc["mountOptions"]
+    assert {"user", "time"} <= set(doc["linux"]["namespaces"])
+    seccomp = doc["linux"]["seccomp"]
+    assert seccomp["enabled"] and "SCMP_ACT_NOTIFY" in seccomp["actions"]
+    assert len(seccomp["operators"]) == 7 and "SCMP_ARCH_X86_64" in seccomp["archs"]
+    assert doc["annotations"]["io.github.seccomp.libseccomp.version"].count(".") == 2
+    assert "rbind" in doc["mountOptions"] and "tmpcopyup" in doc["mountOptions"]
 
 
 @pytest.mark.parametrize("command", ["exec", "pause", "resume", "ps", "events", "update"])

@@ -250,7 +250,7 @@ def test_default_spec_parses(bundle):
     assert [(r.type, r.soft, r.hard) for r in cfg.process.rlimits] == [
         ("RLIMIT_NOFILE", 1024, 1024)]
     assert [n.type for n in cfg.linux.namespaces] == [
-        "pid", "network", "ipc", "uts", "mount", "cgroup"]
+        "pid", "network", "ipc", "uts", "mount"]
     assert [m.destination for m in cfg.mounts] == [
         "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"]
     assert "/proc/kcore" in cfg.linux.masked_paths
@@ -261,6 +261,21 @@ def test_default_spec_survives_a_json_round_trip(bundle):
     doc = json.loads(json.dumps(default_spec()))
     assert parse(doc, bundle).process.capabilities["bounding"] == [
         "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+
+
+def test_default_spec_is_runcs_template_but_the_hostname(tmp_path):
+    """Tools, tutorials and runc's own suite start from `runc spec` and edit it."""
+    import shutil
+    import subprocess
+
+    runc = shutil.which("runc") or "/usr/sbin/runc"
+    assert os.path.exists(runc), "runc is missing: sudo make test-deps"
+    subprocess.run([runc, "spec", "-b", str(tmp_path)], check=True)
+    theirs = json.loads((tmp_path / "config.json").read_text())
+    ours = json.loads(json.dumps(default_spec()))
+    for doc in (theirs, ours):
+        del doc["hostname"], doc["ociVersion"]  # runc's name; Debian's runc says 1.0.2-dev
+    assert ours == theirs
 
 
 def test_default_spec_rootless_is_not_supported_yet():

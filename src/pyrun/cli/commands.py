@@ -190,6 +190,12 @@ def cmd_exec(g, o, args):
     return exec_in(g["root"], args[0], opts)
 
 
+def cmd_checkpoint_restore(g, o, args):
+    from pyrun.errors import NotSupportedYet
+
+    raise NotSupportedYet("checkpoint and restore (CRIU)")
+
+
 def cmd_features(g, o, args):
     from pyrun.runtime.features import show
 
@@ -202,6 +208,7 @@ HANDLERS = {
     "state": cmd_state, "list": cmd_list, "kill": cmd_kill, "delete": cmd_delete,
     "pause": cmd_pause, "resume": cmd_resume, "ps": cmd_ps, "events": cmd_events,
     "update": cmd_update, "exec": cmd_exec, "features": cmd_features,
+    "checkpoint": cmd_checkpoint_restore, "restore": cmd_checkpoint_restore,
 }
 
 

@@ -87,7 +87,7 @@ class Command:
         self.name = name
         self.summary = summary
         self.args = args
-        self.flags = list(flags)
+        self.flags = None if flags is None else list(flags)  # None: any (not parsed)
 
 
 COMMANDS = {c.name: c for c in [
@@ -119,6 +119,9 @@ COMMANDS = {c.name: c for c in [
         Flag("interval", "interval", "DURATION", "between statistics (default 5s)")]),
     Command("update", "change a container's resource limits", flags=UPDATE_FLAGS),
     Command("features", "show what this runtime supports", ""),
+    # runc's, answered so that an engine that asks gets a clear no, whatever its flags
+    Command("checkpoint", "not supported: checkpoint a container (CRIU)", flags=None),
+    Command("restore", "not supported: restore a container (CRIU)", flags=None),
 ]}
 
 
