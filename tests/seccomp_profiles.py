@@ -85,7 +85,12 @@ def _fits(cond: dict | None, arch: str, caps, include: bool) -> bool:
 
 
 def docker_default(caps=DOCKER_CAPS) -> Profile:
-    doc = json.loads((DATA / "docker-default.json").read_text())
+    return engine_profile(DATA / "docker-default.json", caps)
+
+
+def engine_profile(path: Path, caps=DOCKER_CAPS) -> Profile:
+    """A profile in Docker's and podman's format, as those engines turn it into OCI's."""
+    doc = json.loads(path.read_text())
     arch, oci_arch = MACHINES[platform.machine()]
     architectures = []
     for entry in doc.get("archMap", []):
