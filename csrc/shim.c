@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <linux/ioprio.h>
+#include <linux/mount.h>
 #include <linux/keyctl.h>
 #include <linux/openat2.h>
 
@@ -121,4 +122,17 @@ int pyrun_sched_setattr_self(unsigned int policy, unsigned long long flags, int 
     attr.sched_deadline = deadline;
     attr.sched_period = period;
     return (int)syscall(SYS_sched_setattr, 0, &attr, 0);
+}
+
+/* mount_setattr(2) (Linux 5.12) has no glibc wrapper before 2.36: change the flags of a
+ * mount, or (AT_RECURSIVE) of a whole tree of them, which mount(2) cannot. */
+int pyrun_mount_setattr(int dirfd, const char *path, unsigned int flags,
+                        uint64_t attr_set, uint64_t attr_clr)
+{
+    struct mount_attr attr;
+
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = attr_set;
+    attr.attr_clr = attr_clr;
+    return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof attr);
 }

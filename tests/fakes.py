@@ -15,7 +15,7 @@ import os
 
 from pyrun.linux import syscalls as real_syscalls
 
-MOUNT_TABLE_CALLS = ("mount", "umount2", "pivot_root")
+MOUNT_TABLE_CALLS = ("mount", "mount_setattr", "umount2", "pivot_root")
 
 
 def _fd_target(target):
@@ -44,6 +44,9 @@ class FakeSyscalls:
     # --- the mount table
     def mount(self, source, target, fstype, flags=0, data=None):
         self._record("mount", _fd_target(source), _fd_target(target), fstype, flags, data)
+
+    def mount_setattr(self, path, flags, attr_set, attr_clr):
+        self._record("mount_setattr", _fd_target(path), flags, attr_set, attr_clr)
 
     def umount2(self, target, flags=0):
         self._record("umount2", target, flags)

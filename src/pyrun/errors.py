@@ -23,6 +23,8 @@ class PyrunError(Exception):
     knows them (`with_context`), giving `<command> <id>: <what>: <reason>`.
     """
 
+    exit_status = 1  # pyrun's exit status for it (exec: 255, runc's "exec failed")
+
     def __init__(self, what: str, reason: str = "", *, context: str = ""):
         self.what = what
         self.reason = reason

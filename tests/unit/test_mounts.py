@@ -5,6 +5,7 @@ import os
 import pytest
 
 from pyrun.linux import mounts
+from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.mounts import UnsupportedOption, mount_entry, parse_options
 from pyrun.linux.syscalls import (
     MNT_DETACH,
@@ -89,7 +90,7 @@ def test_data_options_joined_with_commas_in_order():
     assert o.flags == MS_NOSUID | MS_STRICTATIME
 
 
-@pytest.mark.parametrize("option", ["rro", "idmap", "rnosuid"])
+@pytest.mark.parametrize("option", ["idmap", "ridmap"])
 def test_unsupported_option_raises(option):
     with pytest.raises(UnsupportedOption) as e:
         parse_options(["nosuid", option])
@@ -321,3 +322,26 @@ def test_copy_tree_keeps_files_dirs_links_and_modes(tmp_path):
     assert (dst / "sub" / "inner").read_text() == "inner"
     assert (dst / "sub").stat().st_mode & 0o777 == 0o711
     assert os.readlink(dst / "link") == "sub/inner"
+
+
+@pytest.mark.parametrize(("options", "attr_set", "attr_clr"), [
+    (["rro"], real_syscalls.MOUNT_ATTR_RDONLY, 0),
+    (["rro", "rrw"], 0, real_syscalls.MOUNT_ATTR_RDONLY),
+    (["rnosuid", "rnodev"], real_syscalls.MOUNT_ATTR_NOSUID | real_syscalls.MOUNT_ATTR_NODEV, 0),
+    (["rnoatime"], real_syscalls.MOUNT_ATTR_NOATIME, real_syscalls.MOUNT_ATTR__ATIME),
+])
+def test_recursive_options_become_mount_attributes(options, attr_set, attr_clr):
+    o = parse_options(["rbind", *options])
+    assert (o.attr_set, o.attr_clr, o.data) == (attr_set, attr_clr, "")
+
+
+def test_rro_is_set_on_the_whole_tree_after_the_bind(sc, rootfd, tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    mount_entry(rootfd, "/data", "bind", str(source), parse_options(["rbind", "rro"]), sc=sc)
+    rootfs = os.readlink(f"/proc/self/fd/{rootfd}")
+    assert sc.calls == [
+        ("mount", str(source), f"{rootfs}/data", None, MS_BIND | MS_REC, None),
+        ("mount_setattr", f"{rootfs}/data", real_syscalls.AT_RECURSIVE,
+         real_syscalls.MOUNT_ATTR_RDONLY, 0),
+    ]

@@ -5,6 +5,7 @@ commands.py one small function per command; here is the entry point, which turns
 failure into one line on stderr (and --log) and exit status 1.
 """
 
+import os
 import sys
 
 from pyrun import __version__
@@ -44,13 +45,20 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"no such command {command!r}")
         if COMMANDS[command].flags is None:
             return HANDLERS[command](g, {}, args)
-        opts, positional = parse_flags(args, COMMANDS[command].flags + [HELP_FLAG])
+        cmd = COMMANDS[command]
+        opts, positional = parse_flags(args, cmd.flags + [HELP_FLAG],
+                                       interspersed=cmd.interspersed)
         if opts.get("help"):
-            print(command_usage(COMMANDS[command]))
+            print(command_usage(cmd))
             return 0
         return HANDLERS[command](g, opts, positional)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Whoever read our output (`events | head`) is gone: nothing more to say, and
+        # nothing to flush at exit either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        return 0
     except BaseException as e:
         if isinstance(e, SystemExit):
             raise
@@ -79,7 +87,7 @@ def report(g: dict, command: str, argv: list[str], err: BaseException) -> int:
 
         traceback.print_exception(err)
     report_line("error", message)
-    return 1
+    return err.exit_status if isinstance(err, PyrunError) else 1
 
 
 def _guess_id(command: str, argv: list[str]) -> str:
@@ -89,7 +97,9 @@ def _guess_id(command: str, argv: list[str]) -> str:
         return ""
     try:
         after = argv[argv.index(command) + 1:]
-        _, positional = parse_flags(after, COMMANDS[command].flags + GLOBAL_FLAGS)
+        cmd = COMMANDS[command]
+        _, positional = parse_flags(after, cmd.flags + GLOBAL_FLAGS,
+                                    interspersed=cmd.interspersed)
     except (UsageError, ValueError):
         return ""
     return positional[0] if positional else ""

@@ -87,7 +87,7 @@ def cmd_list(g, o, args):
     if o.get("quiet"):
         print("\n".join(e["id"] for e in entries))
     elif fmt == "json":
-        print(json.dumps(entries))
+        print(json.dumps(entries, separators=(",", ":")))  # runc's: compact
     elif fmt == "table":
         print(format_table(entries))
     else:
@@ -150,7 +150,8 @@ def cmd_update(g, o, args):
 
     container_id = _one_id(args)
     open_container(g["root"], container_id)  # an unknown id: "does not exist" first
-    changes = read_resources_json(o["resources"]) if "resources" in o else Resources()
+    changes, devices = read_resources_json(o["resources"]) if "resources" in o else \
+        (Resources(), None)
     for name, field, kind in UPDATE_RESOURCE_FLAGS:
         if field in o:
             text = o[field]
@@ -163,14 +164,14 @@ def cmd_update(g, o, args):
             else:
                 value = text
             setattr(changes, field, value)
-    if changes.is_empty():
+    if changes.is_empty() and devices is None:
         raise UsageError("update: nothing to change (see pyrun update --help)")
-    update(g["root"], container_id, changes)
+    update(g["root"], container_id, changes, devices)
     return 0
 
 
 def cmd_exec(g, o, args):
-    from pyrun.errors import NotSupportedYet
+    from pyrun.errors import NotSupportedYet, PyrunError
     from pyrun.runtime.exec import ExecOptions, exec_in
 
     if "cgroup" in o:
@@ -186,8 +187,21 @@ def cmd_exec(g, o, args):
         caps=o.get("cap", []), no_new_privs=o.get("no_new_privs", False),
         tty=o.get("tty", False), console_socket=o.get("console_socket"),
         detach=o.get("detach", False), pid_file=o.get("pid_file"), preserve_fds=int(fds),
-        apparmor=o.get("apparmor"), process_label=o.get("process_label"))
-    return exec_in(g["root"], args[0], opts)
+        apparmor=o.get("apparmor"), process_label=o.get("process_label"),
+        ignore_paused=o.get("ignore_paused", False))
+    try:
+        return exec_in(g["root"], args[0], opts)
+    except PyrunError as e:
+        e.exit_status = EXEC_FAILED  # the process never ran: not a status of its own
+        raise
+    except OSError as e:
+        err = PyrunError("exec failed", e.strerror or str(e))
+        err.exit_status = EXEC_FAILED
+        raise err from None
+
+
+# runc's status when exec fails before the process runs, told apart from the process's own.
+EXEC_FAILED = 255
 
 
 def cmd_checkpoint_restore(g, o, args):

@@ -10,8 +10,19 @@ Pure data: nothing here calls the kernel or imports pyrun.linux (an import-linte
 contract holds it), so the labs, the CLI and the tests can use it anywhere.
 """
 
-from pyrun.config.defaults import default_spec, dev_nodes, device_allow_list
-from pyrun.config.linux import parse_resources, parse_seccomp
+from pyrun.config.defaults import (
+    created_nodes,
+    default_spec,
+    dev_nodes,
+    device_allow_list,
+    effective_rules,
+)
+from pyrun.config.linux import (
+    device_rules_json,
+    parse_device_rules,
+    parse_resources,
+    parse_seccomp,
+)
 from pyrun.config.model import Config, Hook, Mount, Process, capability_number
 from pyrun.config.model_linux import Device, DeviceRule, Resources
 from pyrun.config.parse import load, parse, parse_hooks
@@ -27,12 +38,16 @@ __all__ = [
     "Resources",
     "capability_number",
     "cpu_set",
+    "created_nodes",
     "default_spec",
     "dev_nodes",
     "device_allow_list",
+    "device_rules_json",
+    "effective_rules",
     "load",
     "parse",
     "parse_capabilities",
+    "parse_device_rules",
     "parse_hooks",
     "parse_process",
     "parse_resources",

@@ -47,11 +47,15 @@ def effective_rules(configured: list[DeviceRule], created: list[tuple[str, int, 
     return rules
 
 
+def created_nodes(cfg: Config) -> list[tuple[str, int, int]]:
+    """(type, major, minor) of the device nodes the config makes (fifos need no rule)."""
+    return [("b" if d.type == "b" else "c", d.major, d.minor)
+            for d in cfg.linux.devices if d.type != "p"]
+
+
 def device_allow_list(cfg: Config) -> list[DeviceRule]:
     """The container's allow-list: its rules, runc's defaults, and the nodes it creates."""
-    created = [("b" if d.type == "b" else "c", d.major, d.minor)
-               for d in cfg.linux.devices if d.type != "p"]
-    return effective_rules(cfg.linux.device_rules, created)
+    return effective_rules(cfg.linux.device_rules, created_nodes(cfg))
 
 
 def dev_nodes(cfg: Config) -> list[Device]:

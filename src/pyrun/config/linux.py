@@ -55,8 +55,7 @@ def parse_linux(value) -> Linux:
     lx.cgroups_path = string("linux.cgroupsPath", value.get("cgroupsPath", ""))
     resources = obj("linux.resources", value.get("resources", {}))
     lx.resources = parse_resources(resources, "linux.resources")
-    lx.device_rules = each("linux.resources.devices", resources.get("devices", []),
-                            _device_rule)
+    lx.device_rules = parse_device_rules(resources.get("devices", []))
     if value.get("seccomp") is not None:
         lx.seccomp = parse_seccomp(value["seccomp"])
     lx.uid_mappings = _id_mappings("linux.uidMappings", value.get("uidMappings", []))
@@ -177,6 +176,19 @@ def _hugepage_limit(path, value) -> tuple[str, int]:
     if not size[:-2].isdigit() or size[-2:] not in ("KB", "MB", "GB"):
         fail(f"{path}.pageSize", f'"{size}" is not a page size like "2MB"')
     return size, integer(f"{path}.limit", value.get("limit"), 0)
+
+
+def parse_device_rules(value, path: str = "linux.resources.devices") -> list[DeviceRule]:
+    """`linux.resources.devices` (config.json's, `update -r`'s, or as state.json keeps the
+    applied list)."""
+    return each(path, value, _device_rule)
+
+
+def device_rules_json(rules: list[DeviceRule]) -> list[dict]:
+    """The rules as `linux.resources.devices` spells them (for state.json)."""
+    return [{"allow": r.allow, "type": r.kind, "access": r.access,
+             **({"major": r.major} if r.major is not None else {}),
+             **({"minor": r.minor} if r.minor is not None else {})} for r in rules]
 
 
 def _device_rule(path: str, value) -> DeviceRule:

@@ -61,13 +61,17 @@ def prepare_process(proc: Process, *, new_keyring: bool, preserve_fds: int,
     caps = proc.capability_numbers()
     with wrap("drop bounding capabilities"):
         capabilities.drop_bounding(caps["bounding"], sc)
+    # The cwd while still root (a directory only root may enter), and again as the
+    # container's user if root may not (a volume chowned to that user), as runc.
+    entered = _enter_cwd(proc.cwd, sc)
     u = proc.user
     with wrap(f"switch to uid {u.uid} gid {u.gid}"):
         capabilities.set_keepcaps(True, sc)
         user.switch(u.uid, u.gid, u.additional_gids, sc)
         capabilities.set_keepcaps(False, sc)
-    with wrap(f"chdir {proc.cwd}"):
-        sc.chdir(proc.cwd)
+    if not entered:
+        with wrap(f"chdir {proc.cwd}"):
+            sc.chdir(proc.cwd)
     with wrap("set capabilities"):
         capabilities.set_process_caps(caps["effective"], caps["permitted"],
                                       caps["inheritable"], sc)
@@ -78,6 +82,17 @@ def prepare_process(proc: Process, *, new_keyring: bool, preserve_fds: int,
         load_seccomp(seccomp, chan, sc)
     sc.umask(DEFAULT_UMASK if u.umask is None else u.umask)
     keep_only_fds(3 + preserve_fds)
+
+
+def _enter_cwd(cwd: str, sc) -> bool:
+    """chdir as root; False if root may not (to try again as the container's user)."""
+    try:
+        sc.chdir(cwd)
+    except PermissionError:
+        return False
+    except OSError as e:
+        raise PyrunError(f"chdir {cwd}", e.strerror or str(e)) from None
+    return True
 
 
 def set_execution(proc: Process, personality, sc=real_syscalls) -> None:

@@ -52,6 +52,8 @@ def prepare_rootfs(cfg: Config, opts: InitOptions, gate, chan: Channel, sc=real_
             os.close(paths.make_dirs(rootfd, cfg.process.cwd, sc=sc))
         hook_state = hooks.run_create_hooks(cfg, gate, chan)
         if opts.no_pivot:
+            with wrap("hide the host's /proc and /sys (--no-pivot)"):
+                mounts.hide_host_proc_and_sys(rootfs, sc)
             with wrap("move rootfs to / (--no-pivot)"):
                 mounts.move_root(rootfd, sc)
         else:
@@ -94,6 +96,8 @@ def mount_one(rootfd: int, cfg: Config, m: Mount, opts: InitOptions, sc=real_sys
         source = os.path.join(cfg.bundle, source)
     if source_fd is not None:
         source = paths.fd_path(source_fd)
+    if is_dev_read_only_later(m):
+        parsed.flags &= ~mounts.MS_RDONLY  # finalize_rootfs makes it read-only, once filled
     if cfg.linux.mount_label and not parsed.is_bind and lsm.selinux_enabled():
         label = lsm.mount_label_option(cfg.linux.mount_label)
         parsed.data = f"{parsed.data},{label}" if parsed.data else label
@@ -118,6 +122,13 @@ def _mount_sysfs_in_user_namespace(rootfd: int, m: Mount, parsed, sc) -> None:
         mounts.mount_entry(rootfd, m.destination, "bind", "/sys", parsed, sc=sc)
 
 
+def is_dev_read_only_later(m: Mount) -> bool:
+    """A read-only tmpfs on /dev: mounted writable, so that the device nodes, /dev/pts and
+    the like can be made in it, and made read-only last (runc does the same)."""
+    return m.destination == "/dev" and m.type == "tmpfs" and "ro" in m.options and \
+        "rw" not in m.options[m.options.index("ro"):]
+
+
 def dev_is_bound(cfg: Config) -> bool:
     """/dev comes from the host (a bind): pyrun makes no device nodes in it."""
     return any(m.destination == "/dev" and (m.type == "bind" or
@@ -135,6 +146,9 @@ def finalize_rootfs(cfg: Config, sc=real_syscalls) -> None:
     for path in cfg.linux.readonly_paths:
         with wrap(f"make {path} read-only"):
             mounts.readonly_path(path, sc)
+    if any(is_dev_read_only_later(m) for m in cfg.mounts):
+        with wrap("remount /dev read-only"):
+            mounts.remount_readonly("/dev", sc)
     if cfg.root.readonly:
         with wrap("remount / read-only"):
             mounts.remount_readonly("/", sc)

@@ -7,11 +7,13 @@ Functions take plain arguments and a `sc` syscalls object (the real one by defau
 unit test can pass a recorder and check the exact sequence without root.
 """
 
+import errno
 import os
 import stat
 
 from pyrun.linux import paths
 from pyrun.linux import syscalls as real_syscalls
+from pyrun.linux import syscalls as sc_
 from pyrun.linux.syscalls import (
     MNT_DETACH,
     MS_BIND,
@@ -62,11 +64,27 @@ PROPAGATION_OPTIONS = {
     "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
     "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
 }
+# The recursive options (runc's, mount(8)'s X-mount... spelled with an r): the flag, on
+# the mount and every mount below it, through mount_setattr(2) with AT_RECURSIVE.
+# option -> (attributes to set, attributes to clear).
+RECURSIVE_OPTIONS = {
+    "rro": (sc_.MOUNT_ATTR_RDONLY, 0), "rrw": (0, sc_.MOUNT_ATTR_RDONLY),
+    "rnosuid": (sc_.MOUNT_ATTR_NOSUID, 0), "rsuid": (0, sc_.MOUNT_ATTR_NOSUID),
+    "rnodev": (sc_.MOUNT_ATTR_NODEV, 0), "rdev": (0, sc_.MOUNT_ATTR_NODEV),
+    "rnoexec": (sc_.MOUNT_ATTR_NOEXEC, 0), "rexec": (0, sc_.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (sc_.MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, sc_.MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (sc_.MOUNT_ATTR_NOSYMFOLLOW, 0),
+    "rsymfollow": (0, sc_.MOUNT_ATTR_NOSYMFOLLOW),
+    # the atime mode is one field: clearing it whole, then setting one mode
+    "rrelatime": (sc_.MOUNT_ATTR_RELATIME, sc_.MOUNT_ATTR__ATIME),
+    "rnoatime": (sc_.MOUNT_ATTR_NOATIME, sc_.MOUNT_ATTR__ATIME),
+    "rstrictatime": (sc_.MOUNT_ATTR_STRICTATIME, sc_.MOUNT_ATTR__ATIME),
+    # runc's: leaving a mode is clearing its bits (relatime's are none)
+    "ratime": (0, sc_.MOUNT_ATTR_NOATIME), "rnorelatime": (0, sc_.MOUNT_ATTR_RELATIME),
+    "rnostrictatime": (0, sc_.MOUNT_ATTR_STRICTATIME),
+}
 # Options runc knows that pyrun does not implement yet: refused, never silently dropped.
-UNSUPPORTED_OPTIONS = {"idmap", "ridmap", "rro", "rrw", "rnosuid", "rsuid",
-                       "rnodev", "rdev", "rnoexec", "rexec", "rnoatime", "ratime",
-                       "rnodiratime", "rdiratime", "rrelatime", "rnorelatime",
-                       "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow"}
+UNSUPPORTED_OPTIONS = {"idmap", "ridmap"}
 # Flags a bind remount keeps from the mount it changes: statvfs(3) ST_* bit -> MS_* flag.
 # (The same bits, but for relatime: ST_RELATIME is 0x1000, MS_RELATIME 1 << 21.)
 KEPT_ON_REMOUNT = {
@@ -76,12 +94,16 @@ KEPT_ON_REMOUNT = {
 
 
 class MountOptions:
-    __slots__ = ("data", "flags", "propagation", "copy_up")
+    __slots__ = ("data", "flags", "propagation", "copy_up", "attr_set", "attr_clr")
 
-    def __init__(self, flags: int, propagation: int, data: str, copy_up: bool = False):
+    def __init__(self, flags: int, propagation: int, data: str, copy_up: bool = False,
+                 attr_set: int = 0, attr_clr: int = 0):
         self.flags = flags
         self.propagation = propagation
         self.data = data
+        # The recursive options, for mount_setattr(2) once the mount is made.
+        self.attr_set = attr_set
+        self.attr_clr = attr_clr
         # tmpcopyup (runc's extension, which podman --read-only sends): a tmpfs starts
         # with a copy of what the directory it covers held.
         self.copy_up = copy_up
@@ -101,9 +123,14 @@ def parse_options(options: list[str]) -> MountOptions:
     propagation = 0
     data = []
     copy_up = False
+    attr_set = attr_clr = 0
     for opt in options:
         if opt == "tmpcopyup":
             copy_up = True
+        elif opt in RECURSIVE_OPTIONS:
+            set_bits, clear_bits = RECURSIVE_OPTIONS[opt]
+            attr_set, attr_clr = (attr_set & ~clear_bits) | set_bits, \
+                (attr_clr & ~set_bits) | clear_bits
         elif opt in FLAG_OPTIONS:
             set_bits, clear_bits = FLAG_OPTIONS[opt]
             flags = (flags | set_bits) & ~clear_bits
@@ -113,7 +140,7 @@ def parse_options(options: list[str]) -> MountOptions:
             raise UnsupportedOption(opt)
         else:
             data.append(opt)
-    return MountOptions(flags, propagation, ",".join(data), copy_up)
+    return MountOptions(flags, propagation, ",".join(data), copy_up, attr_set, attr_clr)
 
 
 def make_root_private(propagation: int = MS_PRIVATE | MS_REC, sc=real_syscalls) -> None:
@@ -161,8 +188,23 @@ def mount_entry(rootfd: int, destination: str, fstype: str, source: str,
     else:
         on_path(rootfd, destination, sc.mount, source or fstype, fstype,
                 opts.flags & ~MS_REMOUNT, opts.data or None, sc=sc)
+    if opts.attr_set or opts.attr_clr:
+        on_path(rootfd, destination,
+                lambda _, target: set_tree_attributes(target, opts.attr_set, opts.attr_clr, sc),
+                None, sc=sc)
     if opts.propagation:
         on_path(rootfd, destination, sc.mount, None, None, opts.propagation, sc=sc)
+
+
+def set_tree_attributes(target: str, attr_set: int, attr_clr: int, sc=real_syscalls):
+    """The recursive options on the mount at `target` and every mount below it."""
+    try:
+        sc.mount_setattr(target, sc.AT_RECURSIVE, attr_set, attr_clr)
+    except OSError as e:
+        if e.errno == errno.ENOSYS:
+            raise OSError(e.errno, "recursive mount options (rro, ...) need "
+                                   "mount_setattr(2), Linux 5.12 or later") from None
+        raise
 
 
 def copy_tree(src_fd: int, dst_fd: int) -> None:
@@ -240,6 +282,28 @@ def pivot_root(new_root_fd: int, sc=real_syscalls) -> None:
         sc.chdir("/")
     finally:
         os.close(old_root)
+
+
+def hide_host_proc_and_sys(rootfs: str, sc=real_syscalls) -> None:
+    """--no-pivot leaves the host's mounts in this mount namespace, under the chroot. The
+    kernel lets a new proc or sysfs be mounted only where one is already fully visible in
+    the namespace (mnt_already_visible): left there, the host's would let root in the
+    container mount a fresh /proc and read what maskedPaths hide. So detach every proc and
+    sysfs mount outside the rootfs first (or cover it, where that is refused), as runc."""
+    rootfs = os.path.realpath(rootfs)
+    with open("/proc/self/mountinfo") as f:
+        found = [line.split()[4] for line in f if line.split(" - ", 1)[1].split()[0]
+                 in ("proc", "sysfs")]
+    for point in sorted(found, key=len, reverse=True):  # the deepest first
+        if point == rootfs or point.startswith(rootfs + "/"):
+            continue
+        sc.mount(None, point, None, MS_SLAVE | MS_REC)  # the unmount must not reach the host
+        try:
+            sc.umount2(point, MNT_DETACH)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.EPERM):
+                raise
+            sc.mount("tmpfs", point, "tmpfs", 0, None)
 
 
 def move_root(rootfs_fd: int, sc=real_syscalls) -> None:

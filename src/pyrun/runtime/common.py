@@ -113,5 +113,7 @@ def run_warning_hooks(data: dict, name: str, status: str, pid: int | None) -> No
     from pyrun.errors import warn
     from pyrun.linux.hooks import run_hooks_best_effort
 
-    for failure in run_hooks_best_effort(hooks, hook_state(data, status, pid), name=name):
+    # in the bundle, as runc's hooks are where containerd and podman start runc
+    for failure in run_hooks_best_effort(hooks, hook_state(data, status, pid), name=name,
+                                         cwd=data.get("bundle") or None):
         warn(failure.message)

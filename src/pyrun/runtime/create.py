@@ -90,8 +90,11 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
         claim_cgroup(c, group)
         group.apply(cfg.linux.resources)
         # runc's default allow-list, whatever the config says: a container with CAP_MKNOD
-        # must still not open a disk it makes.
-        group.set_devices(config.device_allow_list(cfg))
+        # must still not open a disk it makes. Kept, for `update` to change it from.
+        rules = config.device_allow_list(cfg)
+        group.set_devices(rules)
+        c.data["device_rules"] = config.device_rules_json(rules)
+        c.data["created_nodes"] = config.created_nodes(cfg)
     os.mkfifo(c.fifo_path)
     # Writable by all (chmod: mkfifo's mode is cut by the umask): the init opens it after
     # switching to the container's uid. Only the init can reach it: the directory is 0700.
@@ -233,7 +236,8 @@ def _run_create_hooks(c: state.Container) -> dict:
 
     hook_state = common.hook_state(c.data, "creating", c.pid)
     for name in ("prestart", "createRuntime"):
-        run_hooks(common.hooks_of(c.data, name), hook_state, name=name)
+        # in the bundle: runc chdirs there first, and hooks find config.json by it
+        run_hooks(common.hooks_of(c.data, name), hook_state, name=name, cwd=c.data["bundle"])
     return hook_state
 
 

@@ -26,12 +26,12 @@ from pyrun.runtime.create import (
 class ExecOptions:
     __slots__ = ("args", "process_file", "cwd", "env", "user", "additional_gids", "caps",
                  "no_new_privs", "tty", "console_socket", "detach", "pid_file",
-                 "preserve_fds", "apparmor", "process_label")
+                 "preserve_fds", "apparmor", "process_label", "ignore_paused")
 
     def __init__(self, args=(), process_file=None, cwd=None, env=(), user=None,
                  additional_gids=(), caps=(), no_new_privs=False, tty=False,
                  console_socket=None, detach=False, pid_file=None, preserve_fds=0,
-                 apparmor=None, process_label=None):
+                 apparmor=None, process_label=None, ignore_paused=False):
         self.args = list(args)
         self.process_file = process_file
         self.cwd = cwd
@@ -47,15 +47,19 @@ class ExecOptions:
         self.preserve_fds = preserve_fds
         self.apparmor = apparmor  # profile and label instead of the container's
         self.process_label = process_label
+        self.ignore_paused = ignore_paused  # start it frozen, to run once resumed
 
 
 def exec_in(root: str, container_id: str, opts: ExecOptions) -> int:
     c = state.open_container(root, container_id)
+    # As runc: a created container's namespaces are there to join (its init waits for
+    # start); a stopped one's are gone.
     status = common.status_of(c)
-    if status == "paused":
-        raise PyrunError("cannot exec in a paused container (resume it first)")
-    if status != "running":
-        raise PyrunError("container not running")
+    if status == "stopped":
+        raise PyrunError("cannot exec in a stopped container")
+    if status == "paused" and not opts.ignore_paused:
+        raise PyrunError("cannot exec in a paused container (use --ignore-paused to "
+                         "override)")
     proc = process_for(c, opts)
     check_terminal(proc.terminal, opts.detach, opts.console_socket)
     security.check_lsm(proc)
@@ -68,7 +72,7 @@ def exec_in(root: str, container_id: str, opts: ExecOptions) -> int:
         from pyrun.linux import syscalls
 
         syscalls.set_child_subreaper()  # the process is our grandchild
-    pid, master = _start(c, proc, opts.preserve_fds, seccomp, profile)
+    pid, master = _start(c, proc, opts.preserve_fds, seccomp, profile, opts.ignore_paused)
     if master is not None:
         master = hand_over_console(master, console_socket)
     if opts.pid_file:
@@ -114,7 +118,8 @@ def process_for(c: state.Container, opts: ExecOptions) -> config.Process:
     return proc
 
 
-def _start(c: state.Container, proc: config.Process, preserve_fds: int, seccomp, profile):
+def _start(c: state.Container, proc: config.Process, preserve_fds: int, seccomp, profile,
+           ignore_paused: bool = False):
     """Fork into the container; returns the process's pid once it has exec'd, and its pty
     master if it has a terminal."""
     ns_fds = namespaces.open_paths(_namespaces_to_join(c.pid))
@@ -134,7 +139,7 @@ def _start(c: state.Container, proc: config.Process, preserve_fds: int, seccomp,
             with wrap("set execCPUAffinity.initial"):
                 execution.set_cpus(pid, config.cpu_set("process.execCPUAffinity.initial",
                                                        affinity.initial))
-        _move_into_cgroup(group, pid, parent)
+        _move_into_cgroup(group, pid, parent, ignore_paused)
     except BaseException:
         parent.close()  # not waited for: in a frozen v1 cgroup it dies only once thawed
         raise
@@ -174,19 +179,21 @@ def _await_exec(chan: Channel, fork_pid: int, c: state.Container, profile):
     return pid, master
 
 
-def _move_into_cgroup(group, pid: int, chan: Channel) -> None:
+def _move_into_cgroup(group, pid: int, chan: Channel, ignore_paused: bool = False) -> None:
     """Put the exec's first fork into the container's cgroup from outside, then let it
     go on. If the cgroup turns out frozen (paused meanwhile), only that fork is stuck:
-    kill it and say so, rather than wait for it; pyrun itself never joins."""
+    kill it and say so, rather than wait for it (with --ignore-paused, wait: it goes on
+    once the container is resumed). pyrun itself never joins."""
     try:
         group.add(pid)
         frozen = group.frozen()
     except cgroups.CgroupError as e:
         os.kill(pid, _signal.SIGKILL)
         raise e.within("join cgroup") from None
-    if frozen:
+    if frozen and not ignore_paused:
         os.kill(pid, _signal.SIGKILL)
-        raise PyrunError("cannot exec in a paused container (resume it first)")
+        raise PyrunError("cannot exec in a paused container (use --ignore-paused to "
+                         "override)")
     chan.send_cgroup_joined()
 
 

@@ -7,7 +7,7 @@ import json
 from pyrun import OCI_VERSION, __version__
 from pyrun.config.model import CAPABILITY_NUMBERS, HOOK_NAMES, NAMESPACE_TYPES
 from pyrun.linux import seccomp
-from pyrun.linux.mounts import FLAG_OPTIONS, PROPAGATION_OPTIONS
+from pyrun.linux.mounts import FLAG_OPTIONS, PROPAGATION_OPTIONS, RECURSIVE_OPTIONS
 
 EXTENSION_MOUNT_OPTIONS = ["tmpcopyup"]
 
@@ -17,7 +17,7 @@ def features() -> dict:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
         "hooks": list(HOOK_NAMES),
-        "mountOptions": sorted([*FLAG_OPTIONS, *PROPAGATION_OPTIONS,
+        "mountOptions": sorted([*FLAG_OPTIONS, *PROPAGATION_OPTIONS, *RECURSIVE_OPTIONS,
                                 *EXTENSION_MOUNT_OPTIONS]),
         "linux": {
             "namespaces": sorted(NAMESPACE_TYPES),
