@@ -50,8 +50,11 @@ def cmd_create(g, o, args):
     _warm_up_cgroups()
     from pyrun.runtime.create import create
 
-    create(g["root"], _one_id(args), _create_options(g, o, detached=True))
-    return 0
+    def go(container_id):
+        create(g["root"], container_id, _create_options(g, o, detached=True))
+        return 0
+
+    return _with_bundle_or_id(g, o, args, go, announce=True)
 
 
 def cmd_run(g, o, args):
@@ -59,8 +62,41 @@ def cmd_run(g, o, args):
     from pyrun.runtime.run import run
 
     detach = o.get("detach", False)
-    return run(g["root"], _one_id(args), _create_options(g, o, detached=detach), detach=detach,
-               keep=o.get("keep", False))
+
+    def go(container_id):
+        return run(g["root"], container_id, _create_options(g, o, detached=detach),
+                   detach=detach, keep=o.get("keep", False))
+
+    return _with_bundle_or_id(g, o, args, go, announce=detach)
+
+
+def _with_bundle_or_id(g, o, args, go, announce: bool) -> int:
+    """runc's `create|run [-b BUNDLE] ID`, and pyrun's `run BUNDLE_DIR`: an argument that
+    is a directory holding a config.json is the bundle (an id never has a '/'; a bare
+    name only when the current directory is no bundle itself), and the id comes from the
+    directory's name, made unique if taken, and printed when pyrun returns before the
+    container ends."""
+    arg = _one_id(args)
+    if "bundle" in o or not _is_bundle(arg) or ("/" not in arg and _is_bundle(".")):
+        return go(arg)
+    from pyrun.state import ContainerExists, id_from_name
+
+    o["bundle"] = arg
+    base = id_from_name(os.path.basename(os.path.realpath(arg)))
+    for n in range(1, 1000):
+        container_id = base if n == 1 else f"{base}-{n}"
+        try:
+            status = go(container_id)
+        except ContainerExists:
+            continue
+        if announce:
+            print(container_id)
+        return status
+    raise UsageError(f"no free container id like {base!r}: pass one (-b {arg} ID)")
+
+
+def _is_bundle(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "config.json"))
 
 
 def cmd_start(g, o, args):

@@ -25,10 +25,11 @@ from pyrun.config.linux import (
 )
 from pyrun.config.model import Config, Hook, Mount, Process, capability_number
 from pyrun.config.model_linux import Device, DeviceRule, Resources
-from pyrun.config.parse import load, parse, parse_hooks
+from pyrun.config.parse import MAX_CONFIG_BYTES, load, parse, parse_hooks, parse_json
 from pyrun.config.process import cpu_set, parse_capabilities, parse_process
 
 __all__ = [
+    "MAX_CONFIG_BYTES",
     "Config",
     "Device",
     "DeviceRule",
@@ -49,6 +50,7 @@ __all__ = [
     "parse_capabilities",
     "parse_device_rules",
     "parse_hooks",
+    "parse_json",
     "parse_process",
     "parse_resources",
     "parse_seccomp",

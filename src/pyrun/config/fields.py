@@ -39,7 +39,10 @@ def obj(path, value) -> dict:
 
 
 def string(path, value) -> str:
-    return expect(path, value, isinstance(value, str), "a string")
+    expect(path, value, isinstance(value, str), "a string")
+    if "\x00" in value:  # valid JSON, but no path, argument or name can hold one
+        fail(path, "contains a NUL character")
+    return value
 
 
 def boolean(path, value) -> bool:

@@ -8,6 +8,7 @@ specification asks. Fields that later work will implement are refused with a cle
 """
 
 import os
+import stat
 
 from pyrun import fastjson
 from pyrun.config.fields import (
@@ -62,21 +63,52 @@ def parse(doc, bundle: str, *, need_process: bool = True) -> Config:
     return cfg
 
 
+MAX_CONFIG_BYTES = 8 << 20  # Docker's and podman's configs are tens of kilobytes
+
+
 def load(bundle: str, *, need_process: bool = True) -> Config:
-    """Read and validate `<bundle>/config.json`."""
+    """Read and validate `<bundle>/config.json`: a regular file of at most 8 MiB (a fifo
+    would hang pyrun, /dev/zero grow it until it dies)."""
     path = os.path.join(bundle, "config.json")
+    doc = parse_json(_read_bounded(path), "config.json")
+    return parse(doc, bundle, need_process=need_process)
+
+
+def _read_bounded(path: str) -> bytes:
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        # O_NONBLOCK: opening a fifo does not wait for a writer (and it is refused next)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ConfigError(path, "no such file (is --bundle right?)") from None
     except OSError as e:
         raise ConfigError(path, e.strerror or str(e)) from None
     try:
-        doc = fastjson.loads(raw)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(path, "not a regular file")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(path, f"larger than {MAX_CONFIG_BYTES >> 20} MiB")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_CONFIG_BYTES:  # grew while we read
+                raise ConfigError(path, f"larger than {MAX_CONFIG_BYTES >> 20} MiB")
+        return b"".join(chunks)
+    except OSError as e:
+        raise ConfigError(path, e.strerror or str(e)) from None
+    finally:
+        os.close(fd)
+
+
+def parse_json(raw: bytes, what: str):
+    """JSON text to Python values; an error names `what` (a file, a flag)."""
+    try:
+        return fastjson.loads(raw)
+    except RecursionError:
+        raise ConfigError(what, "nested too deeply to parse") from None
     except (ValueError, UnicodeDecodeError) as e:
-        raise ConfigError("config.json", f"not valid JSON: {e}") from None
-    return parse(doc, bundle, need_process=need_process)
+        raise ConfigError(what, f"not valid JSON: {e}") from None
 
 
 def _root(value, bundle: str) -> Root:
@@ -92,6 +124,12 @@ def _root(value, bundle: str) -> Root:
     if not os.path.isdir(full):
         what = "not a directory" if os.path.exists(full) else "no such directory"
         fail("root.path", f"{full}: {what}")
+    # As runc ("invalid rootfs"): the rootfs is the directory named, not where a symlink
+    # leads (out of the bundle, perhaps). Symlinks above the bundle are the host's affair.
+    named = full if os.path.isabs(path) else \
+        os.path.join(os.path.realpath(bundle), os.path.relpath(full, bundle))
+    if os.path.realpath(full) != os.path.normpath(named):
+        fail("root.path", f"{full}: a symlink (to {os.path.realpath(full)}), not a directory")
     return Root(full, boolean("root.readonly", value.get("readonly", False)))
 
 

@@ -20,10 +20,13 @@ def init_alive(c: state.Container) -> bool:
 
 
 def status(c: state.Container, frozen=None) -> str:
-    """created | running | paused | stopped, derived from the process, never stored.
-    `frozen` is a callable telling whether the cgroup is frozen (the cgroup layer's)."""
+    """creating | created | running | paused | stopped, derived from the process, never
+    stored. `frozen` is a callable telling whether the cgroup is frozen (the cgroup
+    layer's). A state.json without `created` is create's journal: not done yet."""
     if not init_alive(c):
         return "stopped"
+    if not c.data.get("created"):
+        return "creating"
     if c.fifo_exists():
         return "created"
     if frozen is not None and frozen():

@@ -9,7 +9,7 @@ pid file. On any failure it removes everything it made: nothing half-made surviv
 import os
 import time
 
-from pyrun import config, state
+from pyrun import config, failpoints, state
 from pyrun.errors import PyrunError, wrap
 from pyrun.init import InitOptions, intermediate
 from pyrun.linux import cgroups, process, sync, userns
@@ -57,6 +57,7 @@ def create(root: str, container_id: str, opts: CreateOptions) -> Created:
     seccomp = security.compile_seccomp(cfg.linux.seccomp)  # nothing made yet if it fails
     c = state.Container(root, container_id)
     c.create_dir()
+    failpoints.reached("create: made the state directory")
     c.lock()
     try:
         return _create_in(c, cfg, cgroup_path, opts, seccomp)
@@ -95,6 +96,7 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
         group.set_devices(rules)
         c.data["device_rules"] = config.device_rules_json(rules)
         c.data["created_nodes"] = config.created_nodes(cfg)
+    failpoints.reached("create: applied the limits")
     os.mkfifo(c.fifo_path)
     # Writable by all (chmod: mkfifo's mode is cut by the umask): the init opens it after
     # switching to the container's uid. Only the init can reach it: the directory is 0700.
@@ -119,8 +121,12 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     child.close()
     for fd in inherited:
         os.close(fd)
+    failpoints.reached("create: forked")
     init_pid = _await_init_pid(parent, pid, cfg)
+    failpoints.reached("create: got the init's pid")
     c.data.update(pid=init_pid, pid_start_time=process.start_time(init_pid))
+    c.save()  # the journal: the init is there to kill, whatever happens to us next
+    failpoints.reached("create: journaled the init")
     try:
         with wrap("join cgroup"):
             group.add(init_pid)  # while the init builds its rootfs: see pyrun.init
@@ -128,30 +134,43 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
         if process.start_time(init_pid) is None:
             _await_created(parent, c, cfg, console_socket)  # the init died first: its own error
         raise
+    failpoints.reached("create: moved the init into its cgroup")
     try:
         parent.send_cgroup_joined()
     except BrokenPipeError:
         pass  # the init died during setup: its own error is waiting on the channel
     console = _await_created(parent, c, cfg, console_socket)
+    failpoints.reached("create: the init said created")
     c.data.update(rootfs=cfg.root.path, created=_rfc3339_now(), owner="",
                   process=cfg.process_json)
     c.save()
+    failpoints.reached("create: saved the state")
     if opts.pid_file:
         write_pid_file(opts.pid_file, init_pid)
+        failpoints.reached("create: wrote the pid file")
     return Created(c, parent, console)
 
 
 def claim_cgroup(c: state.Container, group) -> None:
     """Make (or take) the container's cgroup, as runc does: one that already holds a
     process, or is frozen, belongs to someone else and is refused. From here on pyrun may
-    kill whatever is in it (`cgroup_claimed`), and removes only the directories it made."""
-    if group.exists() and (pids := group.all_procs()):
-        raise PyrunError(f"container's cgroup is not empty: {len(pids)} process(es) found")
+    kill whatever is in it (`cgroup_claimed`), and removes only the directories it made.
+
+    The claim is written to state.json before any directory is made: a `delete --force`
+    after pyrun was killed at any later point finds what to remove (the journal)."""
+    if group.exists():
+        if pids := group.all_procs():
+            raise PyrunError(f"container's cgroup is not empty: {len(pids)} process(es) found")
+        if group.frozen():
+            raise PyrunError("container's cgroup unexpectedly frozen")
+    c.data.update(cgroup_made=group.dirs_to_make(), cgroup_claimed=True)
+    c.save()
+    failpoints.reached("create: journaled the cgroup")
     c.data["cgroup_made"] = group.create()
+    failpoints.reached("create: made the cgroup")
     if group.frozen():
-        # Never move a process into it (it would stop at once), and never thaw it.
+        # A frozen parent's: never move a process into it (it would stop at once).
         raise PyrunError("container's cgroup unexpectedly frozen")
-    c.data["cgroup_claimed"] = True
 
 
 def _await_init_pid(chan: Channel, intermediate_pid: int, cfg: config.Config) -> int:

@@ -9,7 +9,7 @@ foreground pyrun then waits for it like `run` does and exits with its status.
 import _signal
 import os
 
-from pyrun import config, fastjson, state
+from pyrun import config, failpoints, state
 from pyrun.errors import PyrunError, wrap
 from pyrun.init import exec_intermediate
 from pyrun.linux import cgroups, namespaces, sync
@@ -73,6 +73,7 @@ def exec_in(root: str, container_id: str, opts: ExecOptions) -> int:
 
         syscalls.set_child_subreaper()  # the process is our grandchild
     pid, master = _start(c, proc, opts.preserve_fds, seccomp, profile, opts.ignore_paused)
+    failpoints.reached("exec: the process started")
     if master is not None:
         master = hand_over_console(master, console_socket)
     if opts.pid_file:
@@ -131,6 +132,7 @@ def _start(c: state.Container, proc: config.Process, preserve_fds: int, seccomp,
     child.close()
     for _, fd in ns_fds:
         os.close(fd)
+    failpoints.reached("exec: forked")
     try:
         affinity = proc.exec_cpu_affinity
         if affinity and affinity.initial:  # before the move, as the spec says
@@ -143,6 +145,7 @@ def _start(c: state.Container, proc: config.Process, preserve_fds: int, seccomp,
     except BaseException:
         parent.close()  # not waited for: in a frozen v1 cgroup it dies only once thawed
         raise
+    failpoints.reached("exec: moved into the cgroup")
     return _await_exec(parent, pid, c, profile)
 
 
@@ -253,8 +256,9 @@ def _apply_user(user: config.model.User, spec: str | None, gids: list[str]) -> N
 def _read_json(path: str) -> dict:
     try:
         with open(path, "rb") as f:
-            return fastjson.loads(f.read())
+            raw = f.read(config.MAX_CONFIG_BYTES + 1)
     except OSError as e:
         raise PyrunError(f"--process {path}", e.strerror or str(e)) from None
-    except ValueError as e:
-        raise PyrunError(f"--process {path}", f"not valid JSON: {e}") from None
+    if len(raw) > config.MAX_CONFIG_BYTES:
+        raise PyrunError(f"--process {path}", "larger than 8 MiB")
+    return config.parse_json(raw, f"--process {path}")

@@ -1,6 +1,6 @@
 """`pyrun update`: change the resource limits of a running (or created/paused) container."""
 
-from pyrun import config, fastjson, state
+from pyrun import config, state
 from pyrun.errors import PyrunError
 from pyrun.runtime import common
 
@@ -32,10 +32,7 @@ def read_resources_json(path: str) -> tuple[config.Resources, list | None]:
         text = sys.stdin.read() if path == "-" else open(path).read()  # noqa: SIM115
     except OSError as e:
         raise PyrunError(f"--resources {path}", e.strerror or str(e)) from None
-    try:
-        doc = fastjson.loads(text)
-    except ValueError as e:
-        raise PyrunError(f"--resources {path}", f"not valid JSON: {e}") from None
+    doc = config.parse_json(text.encode(), f"--resources {path}")
     resources = config.parse_resources(doc, "linux.resources")
     if not isinstance(doc, dict) or doc.get("devices") is None:
         return resources, None

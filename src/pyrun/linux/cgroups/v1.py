@@ -54,6 +54,10 @@ class V1Group:
             raise CgroupError(e.filename or self.path, e.strerror or str(e)) from None
         return [d for d in made if d in self.dirs]
 
+    def dirs_to_make(self) -> list[str]:
+        """The container's directories create() would make (for the journal)."""
+        return [d for d in self.dirs if not os.path.isdir(d)]
+
     def destroy(self, made: list[str]) -> None:
         """Remove the container's directories that pyrun made, with the sub-cgroups made
         inside them: never a cgroup someone else owns."""

@@ -47,6 +47,10 @@ class V2Group:
             raise CgroupError(e.filename or current, e.strerror or str(e)) from None
         return made
 
+    def dirs_to_make(self) -> list[str]:
+        """The container's directory, if create() would make it (for the journal)."""
+        return [] if os.path.isdir(self.dir) else [self.dir]
+
     def destroy(self, made: list[str]) -> None:
         """Remove the container's directory, and the sub-cgroups made inside it, if pyrun
         made it (`made`, from create): never a cgroup someone else owns."""
