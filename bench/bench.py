@@ -15,6 +15,11 @@ Method
     failed, not timed. The exit status is non-zero if pyrun failed any run.
   * Context rows: `/bin/true` exec'ed directly (the subprocess floor), and with --python-floor the
     venv's `python -c pass` and `python -c "import json"`.
+  * --network adds two pyrun rows with `run --network bridge`, the whole benchmark then running
+    in a network namespace of its own (bridges and rules are made there, never on the host):
+    "pyrun net first", where each run is its bridge's only container (the bridge, its rules
+    and the nftables table are made and removed every time), and "pyrun net", where a created
+    container keeps its bridge up (the usual case). Each has its own bridge and subnet.
 
 Caveats
   * On a hybrid cgroup host crun refuses to run unless hugetlb is bound to a v1 hierarchy, so it
@@ -65,6 +70,8 @@ class Subject:
     first_error: str | None = None
     run_ids: list = field(default_factory=list)
     dropped: bool = False
+    run_flags: list = field(default_factory=list)  # after `run`, e.g. --network bridge
+    env: dict | None = None  # added to the environment of its runs
 
     @property
     def is_runtime(self):
@@ -85,6 +92,8 @@ def parse_args():
     parser.add_argument("--seccomp", metavar="FILE",
                         help="put this seccomp profile (Docker's and podman's format, e.g. "
                              "/usr/share/containers/seccomp.json) in the bundle")
+    parser.add_argument("--network", action="store_true",
+                        help="also time pyrun run --network bridge (in a network namespace)")
     parser.add_argument("--python-floor", action="store_true",
                         help="also time the venv's `python -c pass` and `python -c 'import json'`")
     args = parser.parse_args()
@@ -140,6 +149,8 @@ def make_subjects(args, workdir):
         root = workdir / "roots" / name
         root.mkdir(parents=True)
         subjects.append(Subject(name, argv, root, timed_inside))
+    if args.network:
+        subjects += network_subjects(args, workdir)
     subjects.append(Subject("/bin/true", ["/bin/true"]))
     if args.python_floor:
         python = REPO / ".venv/bin/python"
@@ -149,17 +160,57 @@ def make_subjects(args, workdir):
     return subjects
 
 
+# (name, bridge, subnet, keeper): a keeper container holds its bridge up between runs
+NETWORK_SUBJECTS = (("pyrun net first", "pyrunb0", "10.73.10.0/24", False),
+                    ("pyrun net", "pyrunb1", "10.73.11.0/24", True))
+
+
+def enter_network_namespace():
+    """This process (and so every run) into a network namespace of its own, lo up."""
+    sys.path.insert(0, str(REPO / "src"))
+    from pyrun.linux import network, syscalls
+
+    syscalls.unshare(syscalls.CLONE_NEWNET)
+    network.loopback_up()
+
+
+def network_subjects(args, workdir):
+    subjects = []
+    for name, bridge, subnet, keeper in NETWORK_SUBJECTS:
+        root = workdir / "roots" / name.replace(" ", "-")
+        root.mkdir(parents=True)
+        subject = Subject(name, [args.pyrun], root, run_flags=["--network", "bridge"],
+                          env={"PYRUN_BRIDGE": bridge, "PYRUN_SUBNET": subnet})
+        if keeper:
+            subject.run_ids.append("keeper")  # removed by remove_leftovers
+        subjects.append(subject)
+    return subjects
+
+
+def start_keepers(subjects, bundle):
+    """`create` (the init waits for `start`) the keeper container of each subject that has one."""
+    for subject in subjects:
+        if "keeper" in subject.run_ids:
+            subprocess.run(subject.argv + ["--root", str(subject.root), "create", "-b", str(bundle),
+                                           *subject.run_flags, "keeper"],
+                           env={**os.environ, **subject.env}, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, check=True, timeout=RUN_TIMEOUT_S)
+
+
 def run_once(subject, bundle, record):
     """Run SUBJECT once; append its time in ms if RECORD and it succeeded. Returns success."""
     argv = subject.argv
     if subject.is_runtime:
-        container_id = f"bench-{os.getpid()}-{subject.name}-{len(subject.run_ids)}"
+        name = subject.name.replace(" ", "-")
+        container_id = f"bench-{os.getpid()}-{name}-{len(subject.run_ids)}"
         subject.run_ids.append(container_id)
-        argv = argv + ["--root", str(subject.root), "run", "-b", str(bundle), container_id]
+        argv = argv + ["--root", str(subject.root), "run", *subject.run_flags, "-b",
+                       str(bundle), container_id]
+    env = {**os.environ, **subject.env} if subject.env else None
     start = time.perf_counter()
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=RUN_TIMEOUT_S)
+                              timeout=RUN_TIMEOUT_S, env=env)
         elapsed_ms = (time.perf_counter() - start) * 1000
         error = proc.stderr.decode(errors="replace") if proc.returncode or proc.stderr else None
         if proc.returncode and not error:
@@ -205,9 +256,10 @@ def remove_leftovers(subjects):
             continue
         for container_id in sorted(set(subject.run_ids) & set(os.listdir(subject.root))):
             delete = subject.argv + ["--root", str(subject.root), "delete", "-f", container_id]
+            env = {**os.environ, **subject.env} if subject.env else None
             try:
                 subprocess.run(delete, stdin=subprocess.DEVNULL, capture_output=True,
-                               timeout=RUN_TIMEOUT_S)
+                               timeout=RUN_TIMEOUT_S, env=env)
             except (OSError, subprocess.TimeoutExpired):
                 pass
             if (subject.root / container_id).exists():
@@ -298,12 +350,15 @@ def write_json(path, args, subjects, overhead):
 
 def main():
     args = parse_args()
+    if args.network:
+        enter_network_namespace()
     workdir = Path(tempfile.mkdtemp(prefix="pyrun-bench-"))
     subjects = []
     try:
         bundle = workdir / "bundle"
         build_bundle(bundle, args.seccomp)
         subjects = make_subjects(args, workdir)
+        start_keepers(subjects, bundle)
         print(f"{args.warmup} warm-up + {args.runs} timed runs each: "
               + ", ".join(s.name for s in subjects), flush=True)
         benchmark(subjects, bundle, args.runs, args.warmup)

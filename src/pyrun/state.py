@@ -49,6 +49,7 @@ class Container:
 
     def __init__(self, root: str, container_id: str):
         self.id = container_id
+        self.root = root
         self.dir = os.path.join(root, container_id)
         self.data: dict = {}
         self._lock_fd = -1

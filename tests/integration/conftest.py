@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.bundles import PYRUN, default_config, make_rootfs, write_bundle
+from tests.integration.netbed import host, outside  # noqa: F401 (fixtures: a network test bed)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 

@@ -10,7 +10,8 @@ import pytest
 from pyrun.errors import PyrunError
 from pyrun.linux import nftables
 from pyrun.runtime import network as net
-from pyrun.runtime.network import Port, Request, Subnet, parse_publish, parse_request
+from pyrun.runtime.network import Port, Request, Subnet, parse_request, request
+from pyrun.runtime.network.request import parse_publish
 
 # --- --publish
 
@@ -36,10 +37,10 @@ def test_publish_forms(spec, expected):
     ("0:80", 'host port "0" is not a number from 1 to 65535'),
     ("8080:65536", 'container port "65536" is not a number from 1 to 65535'),
     ("http:80", 'host port "http" is not a number from 1 to 65535'),
-    ("8000-8010:80", "port ranges are not supported"),
+    ("8000-8010:80", "port ranges: not supported yet"),
     ("localhost:8080:80", '"localhost" is not an IPv4 address'),
     ("1.2.3:8080:80", '"1.2.3" is not an IPv4 address'),
-    ("[::1]:8080:80", "IPv6 host addresses are not supported"),
+    ("[::1]:8080:80", "IPv6 host addresses: not supported yet"),
     ("", "expected [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp]"),
 ])
 def test_publish_errors_name_the_flag(spec, reason):
@@ -149,8 +150,8 @@ def test_check_namespaces():
 def test_subnet():
     s = Subnet("10.73.0.0/24")
     assert s.gateway == "10.73.0.1"
-    assert (s.hosts().start, s.hosts().stop) == (net._ip_to_int("10.73.0.2"),
-                                                 net._ip_to_int("10.73.0.255"))
+    assert (s.hosts().start, s.hosts().stop) == (request.ip_to_int("10.73.0.2"),
+                                                 request.ip_to_int("10.73.0.255"))
     assert s.overlaps("10.73.0.77", 16) and s.overlaps("10.73.0.5", 30)
     assert not s.overlaps("10.74.0.1", 24) and not s.overlaps("10.72.255.255", 24)
 
@@ -262,12 +263,12 @@ def test_leases_file_round_trip_and_stale(tmp_path):
     with net.Leases(root) as db:
         assert set(db.leases) == {"alive", "gone"}
         assert net.stale_ids(db.data, root) == ["gone"]
-    assert sorted(os.listdir(tmp_path / "network")) == ["leases.json", "lock"]
+    assert sorted(os.listdir(tmp_path / "@network")) == ["leases.json", "lock"]
 
 
 def test_corrupt_lease_file(tmp_path):
-    (tmp_path / "network").mkdir()
-    (tmp_path / "network" / "leases.json").write_text("{nope")
+    (tmp_path / "@network").mkdir()
+    (tmp_path / "@network" / "leases.json").write_text("{nope")
     with pytest.raises(PyrunError, match=r"leases\.json: corrupt"), net.Leases(str(tmp_path)):
         pass
 
@@ -425,3 +426,65 @@ def test_nft_dies_with_its_caller(tmp_path, monkeypatch):
     else:
         os.kill(nft_pid, 9)
         pytest.fail("nft outlived the process that started it")
+
+
+# --- how pyrun create asks (pyrun.runtime.create.network_request)
+
+def _config(tmp_path, annotations=None, namespaces=("pid", "network", "mount", "uts")):
+    from pyrun.config import default_spec
+    from pyrun.config.parse import parse
+
+    doc = default_spec()
+    doc["linux"]["namespaces"] = [{"type": t} for t in namespaces]
+    if annotations:
+        doc["annotations"] = annotations
+    (tmp_path / "rootfs").mkdir(exist_ok=True)
+    return parse(doc, str(tmp_path))
+
+
+def test_no_flag_and_no_annotation_is_no_network(tmp_path):
+    from pyrun.runtime.create import CreateOptions, network_request
+
+    cfg = _config(tmp_path, annotations={"org.opencontainers.x": "y"})
+    assert network_request(cfg, CreateOptions()) is None
+
+
+def test_flags_and_annotations_make_a_request(tmp_path):
+    from pyrun.runtime.create import CreateOptions, network_request
+
+    req = network_request(_config(tmp_path), CreateOptions(publish=["8080:80"]))
+    assert req.ports == [Port("tcp", "", 8080, 80)] and req.bridge == "pyrun0"
+    req = network_request(_config(tmp_path, {"org.pyrun.ip": "10.73.0.9"}), CreateOptions())
+    assert req.ip == "10.73.0.9"
+    assert network_request(_config(tmp_path, {"org.pyrun.network": "bridge"}),
+                           CreateOptions(network="none")) is None
+
+
+def test_a_request_without_a_network_namespace_is_refused_before_anything(tmp_path):
+    from pyrun.runtime.create import CreateOptions, network_request
+
+    cfg = _config(tmp_path, namespaces=("pid", "mount", "uts"))
+    with pytest.raises(PyrunError, match="no network namespace of its own"):
+        network_request(cfg, CreateOptions(network="bridge"))
+
+
+def test_run_without_networking_never_imports_it():
+    """The hot path: a `pyrun run` that asks for no network loads none of its modules."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pyrun.cli, pyrun.runtime.create, pyrun.runtime.delete; "
+            "print(sorted(m for m in sys.modules if 'network' in m or 'netlink' in m "
+            "or 'nftables' in m or 'pyroute2' in m))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "['pyrun.linux.network']"  # loopback_up: one ioctl
+
+
+def test_create_and_run_take_the_network_flags():
+    from pyrun.cli import CREATE_FLAGS, parse_flags
+
+    opts, rest = parse_flags(["--network", "bridge", "--publish", "80:80", "--publish=53:53/udp",
+                              "--ip", "10.73.0.5", "c1"], CREATE_FLAGS, interspersed=True)
+    assert opts == {"network": "bridge", "publish": ["80:80", "53:53/udp"],
+                    "ip": "10.73.0.5"} and rest == ["c1"]

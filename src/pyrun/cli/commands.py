@@ -35,7 +35,9 @@ def _create_options(g, o, detached: bool):
                          no_pivot=o.get("no_pivot", False),
                          no_new_keyring=o.get("no_new_keyring", False),
                          preserve_fds=int(fds) + extra, detached=detached,
-                         systemd_cgroup=g.get("systemd_cgroup", False))
+                         systemd_cgroup=g.get("systemd_cgroup", False),
+                         network=o.get("network"), publish=o.get("publish", []),
+                         ip=o.get("ip"))
 
 
 def _warm_up_cgroups():
@@ -253,12 +255,27 @@ def cmd_features(g, o, args):
     return 0
 
 
+def cmd_network(g, o, args):
+    from pyrun.runtime.network import prune
+    from pyrun.runtime.network.leases import format_leases
+
+    if args == ["ls"]:
+        print(format_leases(g["root"]))
+    elif args == ["prune"]:
+        for container_id in prune(g["root"]):
+            print(container_id)
+    else:
+        raise UsageError("network takes ls or prune")
+    return 0
+
+
 HANDLERS = {
     "spec": cmd_spec, "create": cmd_create, "run": cmd_run, "start": cmd_start,
     "state": cmd_state, "list": cmd_list, "kill": cmd_kill, "delete": cmd_delete,
     "pause": cmd_pause, "resume": cmd_resume, "ps": cmd_ps, "events": cmd_events,
     "update": cmd_update, "exec": cmd_exec, "features": cmd_features,
     "checkpoint": cmd_checkpoint_restore, "restore": cmd_checkpoint_restore,
+    "network": cmd_network,
 }
 
 

@@ -41,6 +41,11 @@ CREATE_FLAGS = [
     Flag("no-pivot", "no_pivot", None, "use MS_MOVE + chroot instead of pivot_root"),
     Flag("no-new-keyring", "no_new_keyring", None, "keep the caller's session keyring"),
     Flag("preserve-fds", "preserve_fds", "N", "pass N extra fds (3..3+N-1) to the container"),
+    # pyrun's own (runc has none): a bridge network, for a container run by hand
+    Flag("network", "network", "MODE", "bridge: connect to pyrun's bridge; none (default)"),
+    Flag("publish", "publish", "[IP:]HOSTPORT:PORT[/udp]",
+         "publish a container port on the host (implies bridge)", multi=True),
+    Flag("ip", "ip", "ADDRESS", "the container's address on the bridge (implies bridge)"),
 ]
 
 
@@ -124,6 +129,7 @@ COMMANDS = {c.name: c for c in [
         Flag("interval", "interval", "DURATION", "between statistics (default 5s)")]),
     Command("update", "change a container's resource limits", flags=UPDATE_FLAGS),
     Command("features", "show what this runtime supports", ""),
+    Command("network", "pyrun's bridge network: ls (leases), prune (leftovers)", "ls|prune"),
     # runc's, answered so that an engine that asks gets a clear no, whatever its flags
     Command("checkpoint", "not supported: checkpoint a container (CRIU)", flags=None),
     Command("restore", "not supported: restore a container (CRIU)", flags=None),

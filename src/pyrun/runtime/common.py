@@ -71,7 +71,7 @@ def kill_init_and_wait(pid: int, start_time, timeout: float = 10.0) -> None:
 
 
 def destroy(c: state.Container) -> None:
-    """Kill whatever is left, remove the cgroup and the state directory.
+    """Kill whatever is left, remove the network, the cgroup and the state directory.
 
     Only what pyrun started or made: the cgroup's processes are killed only once the
     cgroup was claimed (it held no process when create took it, so whatever is in it now
@@ -83,6 +83,11 @@ def destroy(c: state.Container) -> None:
         group.kill_all()
     if c.data.get("pid"):
         kill_init_and_wait(c.pid, c.data.get("pid_start_time"))  # one not yet in it
+    if "network" in c.data:
+        # Before the state directory goes: a failure keeps it, for `delete` to try again.
+        from pyrun.runtime import network
+
+        network.teardown(c.root, c.id, c.data["network"] or None)
     if group is not None:
         group.destroy(c.data.get("cgroup_made") or [])
     c.remove_dir()

@@ -19,10 +19,11 @@ from pyrun.runtime import common, security
 
 class CreateOptions:
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring",
-                 "preserve_fds", "detached", "systemd_cgroup")
+                 "preserve_fds", "detached", "systemd_cgroup", "network", "publish", "ip")
 
     def __init__(self, bundle=".", pid_file=None, console_socket=None, no_pivot=False,
-                 no_new_keyring=False, preserve_fds=0, detached=True, systemd_cgroup=False):
+                 no_new_keyring=False, preserve_fds=0, detached=True, systemd_cgroup=False,
+                 network=None, publish=(), ip=None):
         self.bundle = bundle
         self.pid_file = pid_file
         self.console_socket = console_socket
@@ -31,6 +32,10 @@ class CreateOptions:
         self.preserve_fds = preserve_fds
         self.detached = detached  # pyrun exits before the container: create, run -d
         self.systemd_cgroup = systemd_cgroup  # cgroupsPath is slice:prefix:name
+        # --network, --publish, --ip: see pyrun.runtime.network
+        self.network = network
+        self.publish = list(publish)
+        self.ip = ip
 
 
 class Created:
@@ -55,12 +60,13 @@ def create(root: str, container_id: str, opts: CreateOptions) -> Created:
                                        systemd=opts.systemd_cgroup)
     security.check_lsm(cfg.process)
     seccomp = security.compile_seccomp(cfg.linux.seccomp)  # nothing made yet if it fails
+    net = network_request(cfg, opts)
     c = state.Container(root, container_id)
     c.create_dir()
     failpoints.reached("create: made the state directory")
     c.lock()
     try:
-        return _create_in(c, cfg, cgroup_path, opts, seccomp)
+        return _create_in(c, cfg, cgroup_path, opts, seccomp, net)
     except BaseException:
         common.destroy(c)
         raise
@@ -75,8 +81,20 @@ def check_terminal(terminal: bool, detached: bool, console_socket: str | None) -
         raise PyrunError("cannot use console socket if pyrun will not detach or allocate tty")
 
 
+def network_request(cfg: config.Config, opts: CreateOptions):
+    """The bridge network asked for by flags or annotations (a network.Request), or None;
+    checked before anything is made. Without either, the network package is not even
+    imported: a container's network is its config's."""
+    if opts.network is None and not opts.publish and opts.ip is None and \
+            not any(k.startswith("org.pyrun.") for k in cfg.annotations):
+        return None
+    from pyrun.runtime.network import attach
+
+    return attach.request_of(cfg, opts.network, opts.publish, opts.ip)
+
+
 def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
-               opts: CreateOptions, seccomp) -> Created:
+               opts: CreateOptions, seccomp, net) -> Created:
     # Record what destroy() needs before making it, so a failure at any point below
     # knows what to remove.
     c.data = {"id": c.id, "cgroup_path": cgroup_path, "cgroup_made": [],
@@ -97,6 +115,10 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
         c.data["device_rules"] = config.device_rules_json(rules)
         c.data["created_nodes"] = config.created_nodes(cfg)
     failpoints.reached("create: applied the limits")
+    if net is not None:
+        from pyrun.runtime.network import attach
+
+        attachment = attach.claim(c, cfg, net)  # the /etc files join cfg.mounts
     os.mkfifo(c.fifo_path)
     # Writable by all (chmod: mkfifo's mode is cut by the umask): the init opens it after
     # switching to the container's uid. Only the init can reach it: the directory is 0700.
@@ -139,6 +161,18 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
         parent.send_cgroup_joined()
     except BrokenPipeError:
         pass  # the init died during setup: its own error is waiting on the channel
+    if net is not None:
+        # while the init builds its rootfs; before the create hooks, which may want it
+        try:
+            netns_fd = os.open(f"/proc/{init_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            # The init has exited: its own error is waiting on the channel.
+            _await_created(parent, c, cfg, console_socket)
+            raise PyrunError("container init exited during setup") from None
+        try:
+            attach.connect(c, attachment, netns_fd)
+        finally:
+            os.close(netns_fd)
     console = _await_created(parent, c, cfg, console_socket)
     failpoints.reached("create: the init said created")
     c.data.update(rootfs=cfg.root.path, created=_rfc3339_now(), owner="",
