@@ -32,6 +32,18 @@ MARKER = ["sleep", "4242"]
 SCALE = float(os.environ.get("PYRUN_LAB_TIMEOUT_SCALE", "1"))
 
 
+# What a failing program's stderr often says, and what it means.
+KNOWN_ERRORS = (
+    ("No module named", "Python imports some modules only when first used; after "
+     "pivot_root (or chroot) the host's files, Python's own among them, are out of reach: "
+     "import (and use once) everything you need before entering the rootfs"),
+    (("pivot_root", "Invalid argument"),
+     "pivot_root(2) fails with EINVAL when the new root is not a mount point (bind it onto "
+     "itself first: mounts.bind_rootfs) or when / is a shared mount (make it private "
+     "first: mounts.make_root_private)"),
+)
+
+
 class Failure(Exception):
     def __init__(self, what: str, hint: str = "", detail: str = ""):
         super().__init__(what)
@@ -152,9 +164,16 @@ class Lab:
                 return None
             time.sleep(0.02)
 
-    def container(self, run: Run, hint: str, timeout: float = 10) -> int:
-        """The host pid of the command, once it printed `lab: ready` and became sleep."""
+    def container(self, run: Run, hint: str, timeout: float = 10,
+                  known: tuple[tuple[str, str], ...] = ()) -> int:
+        """The host pid of the command, once it printed `lab: ready` and became sleep.
+        `known`: (text in the program's stderr, or a tuple of texts all in it, hint) for
+        failures this level teaches about; they win over `hint`, as do KNOWN_ERRORS."""
         if not run.wait_for("ready", timeout):
+            stderr = run.stderr()
+            hint = next((h for text, h in (*known, *KNOWN_ERRORS)
+                         if all(t in stderr for t in ((text,) if isinstance(text, str)
+                                                      else text))), hint)
             code = run.exited()
             if code is not None:
                 self.fail(f"your program exited with status {code} before the command "
