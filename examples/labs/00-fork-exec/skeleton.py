@@ -7,7 +7,7 @@ This file grows into a container runtime, one kernel feature a level. Here it is
 every runtime is at heart: a parent that forks, a child that becomes the command (execve),
 and a parent that waits and passes the command's exit status on.
 
-Your work: the three TODOs in run() and exit_status(). Check: sudo .venv/bin/pyrun-lab check 00
+Your work: the TODOs below. Check it: sudo .venv/bin/pyrun-lab check 00
 """
 
 import argparse
@@ -17,21 +17,28 @@ import sys
 
 def run(args) -> int:
     """Run args.command in a child; return its exit status, as a shell would report it."""
-    # TODO 1: fork (os.fork). It returns twice: 0 in the child, the child's pid in the parent.
-    # TODO 2: in the child, become the command: os.execvp(args.command[0], args.command).
-    #         execvp returns only on error: then print why and leave with os._exit(127)
-    #         (_exit: the child is a copy of this program, it must not run the parent's code).
-    # TODO 3: in the parent, wait for the child (os.waitpid) and return
+    # TODO 1: fork: os.fork() returns twice, 0 in the child, the child's pid in the parent.
+    # TODO 2: in the child, exec_command(args.command).
+    # TODO 3: in the parent, wait for the child (os.waitpid(pid, 0)) and return
     #         exit_status(pid, status).
     print(f"TODO: run {args.command}", file=sys.stderr)
     return 1
 
 
+def exec_command(command: list[str]) -> None:
+    """Become `command` (execvp searches PATH). Never returns."""
+    # TODO 4: os.execvp(command[0], command). It returns only on error (OSError): print
+    #         why on stderr, then leave with os._exit(127), the shell's "command not
+    #         found". os._exit, not sys.exit: this is the parent's copy, which must not go
+    #         on to run the parent's code (or its cleanups).
+    os._exit(127)
+
+
 def exit_status(pid: int, status: int) -> int:
     """A wait status as a shell reports it: the exit code, or 128 + N after signal N."""
-    # TODO 4: os.waitstatus_to_exitcode(status) is the exit code, or -N when signal N
-    #         killed the process. Print "PID exited with status N" (or "was killed by
-    #         signal N") on stderr and return the code, or 128 + N for a signal.
+    # TODO 5: os.waitstatus_to_exitcode(status) is the exit code, or -N when signal N
+    #         killed the process. Print "PID exited with status N" (or "PID was killed
+    #         by signal N") on stderr; return the code, or 128 + N after a signal.
     return os.waitstatus_to_exitcode(status)
 
 

@@ -24,7 +24,9 @@ def check(lab):
                  "no real host was renamed", run)
     if uts_shared:
         lab.fail("the command shares the host's UTS namespace (hostname)",
-                 "unshare 'uts' with the other namespaces", run)
+                 "unshare it in the intermediate with the others (namespaces.unshare([..., "
+                 "'uts', ...])), then set the hostname in the init: "
+                 "system.set_hostname(args.hostname)", run)
     if facts.get("hostname") != hostname:
         lab.fail(f"the hostname inside is {facts.get('hostname')!r}, not {hostname!r}",
                  "system.set_hostname(args.hostname) in the container's init", run)
