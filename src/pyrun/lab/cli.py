@@ -39,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="never re-run in the cgroup v2 VM")
     p = sub.add_parser("rootfs", help="make a busybox root filesystem")
     p.add_argument("dir")
-    args = parser.parse_args(argv)
+    # Programs may follow options (check 05 --json a.py b.py): argparse would stop at them.
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "check" and not [e for e in extra if e.startswith("-")]:
+        args.programs += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args)
     except KeyError as e:
