@@ -16,12 +16,14 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
 from pyrun.lab import needs
+from pyrun.lab.box import BoxError
 from pyrun.lab.harness import Failure, Lab
-from pyrun.lab.levels import LEVELS, Level, find
+from pyrun.lab.levels import LEVELS, Level, NoSuchLevel, find
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args)
-    except KeyError as e:
-        print(f"pyrun-lab: {e.args[0]}", file=sys.stderr)
+    except NoSuchLevel as e:
+        print(f"pyrun-lab: {e}", file=sys.stderr)
         return 2
 
 
@@ -104,6 +106,9 @@ def cmd_check(args) -> int:
         if "cgroup2" in [n for n, _ in problems]:
             print(needs.VM_HOWTO.format(n=level.number), file=sys.stderr)
         return 2
+    # A checker cleans up in `finally`: let SIGTERM and SIGHUP end it that way too.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     results = [check_program(level, program, quiet=args.json) for program in programs]
     if args.json:
         for result in results:
@@ -126,6 +131,9 @@ def check_program(level: Level, program: str, quiet: bool = False) -> dict:
         lab = Lab(level, program, out=out)
         level.checker()(lab)
         result["passed"] = True
+    except BoxError as e:
+        result["failure"] = str(e)
+        print(f"  ERROR {e}", file=out)
     except Failure as f:
         result["failure"], result["hint"] = f.what, f.hint
         print(f"  FAIL  {f.what}", file=out)
@@ -140,7 +148,7 @@ def check_program(level: Level, program: str, quiet: bool = False) -> dict:
         print(f"{level} passed.", file=out)
         nxt = [x for x in LEVELS if x.number > level.number]
         if nxt:
-            print(f"next: {nxt[0].directory() / 'README.md'} "
+            print(f"next: {_shown(str(nxt[0].directory() / 'README.md'))} "
                   f"(pyrun-lab start {nxt[0].number})", file=out)
     else:
         print(f"{level}: not yet. Fix the first FAIL, then check again.", file=out)

@@ -115,7 +115,11 @@ class Lab:
         self.cleanups = []
         self._rootfs = None
         syscalls.set_child_subreaper()  # orphans come to us: we find and reap them
-        self.box = Box(cwd=self.tmp)
+        try:
+            self.box = Box(cwd=self.tmp)
+        except BaseException:
+            _remove_tree(self.tmp)
+            raise
 
     # --- reporting
     def say(self, text: str) -> None:

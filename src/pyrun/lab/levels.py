@@ -47,10 +47,14 @@ LEVELS = [
 BY_NUMBER = {level.number: level for level in LEVELS}
 
 
+class NoSuchLevel(Exception):
+    pass
+
+
 def find(number: str) -> Level:
     key = number.zfill(2)
     if key not in BY_NUMBER:
-        raise KeyError(f"no level {number!r}: levels are 00 to {LEVELS[-1].number}")
+        raise NoSuchLevel(f"no level {number!r}: levels are 00 to {LEVELS[-1].number}")
     return BY_NUMBER[key]
 
 
