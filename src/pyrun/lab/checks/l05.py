@@ -7,6 +7,15 @@ from pyrun.lab import observe
 from pyrun.linux.cgroups import base
 
 MOUNT = "/sys/fs/cgroup"
+KNOWN = (
+    (("cpu.max", "Invalid argument"),
+     "cpu.max takes 'QUOTA PERIOD' in microseconds: --cpus 0.5 is '50000 100000'"),
+    (("memory.max", "Invalid argument"), "memory.max takes a number of bytes (or 'max')"),
+    ("No such file or directory: '/sys/fs/cgroup/",
+     "a cgroup has a controller's files (memory.max, cpu.max, pids.max) only when its "
+     "parent enables the controller in cgroup.subtree_control: group.create() does that on "
+     "the way down"),
+)
 MEMORY = 64 << 20
 PIDS = 16
 
@@ -20,7 +29,7 @@ def check(lab):
                     *lab.probe("(for i in $(seq 24); do sleep 600 & done) 2>/dev/null",
                                'echo "lab: forked"'))
     pid = lab.container(run, "make the cgroup and write its limits before forking; the "
-                        "child joins it first thing", timeout=30)
+                        "child joins it first thing", timeout=30, known=KNOWN)
     lab.ok("the command runs")
     where = observe.cgroup_v2(pid)
     if where != path:

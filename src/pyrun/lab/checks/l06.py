@@ -6,6 +6,11 @@ from pyrun.lab import observe
 KEEP = {capability_number(name) for name in (
     "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
     "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE")}
+KNOWN = (
+    ("loading the filter", "the kernel loads a seccomp filter only for a process with "
+     "no_new_privs set, or with CAP_SYS_ADMIN (just dropped): capabilities."
+     "set_no_new_privs() before seccomp_filter.load()"),
+)
 PROBE = (
     "if hostname other 2>/dev/null; then echo 'lab: sethostname allowed'; fi",
     "if unshare -U true 2>/dev/null; then echo 'lab: unshare allowed'; "
@@ -17,7 +22,7 @@ def check(lab):
     run = lab.start("run", "--rootfs", lab.rootfs, "--", *lab.probe(*PROBE))
     pid = lab.container(run, "compile the seccomp filter before pivot_root (libseccomp must "
                         "be loaded while the host's libraries are reachable), drop the rest "
-                        "after it")
+                        "after it", known=KNOWN)
     lab.ok("the command runs")
     status = observe.status(pid)
     bounding, effective = observe.caps(status["CapBnd"]), observe.caps(status["CapEff"])

@@ -78,6 +78,9 @@ def check(lab):
 
 
 KNOWN = (
+    (("IndexError", "eth0"), "there is no eth0 in the container's namespace when the init "
+     "looks for it: the parent must create the pair (the peer born in /proc/PID/ns/net) "
+     "before it writes the go byte, and the init configures it only after reading it"),
     ("File exists", "an interface of that name exists already (EEXIST): name the host's end "
      "after the child's pid, e.g. f'veth{pid}' (15 characters at most)"),
     ("No module named 'pyroute2'", "pip install pyroute2 into the venv (.[net])"),
