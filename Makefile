@@ -3,16 +3,23 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: install test unit integration lint bench min-memory vm-test labs lab-check demo clean
+.PHONY: install test-deps test unit integration engines lint bench min-memory vm-test labs \
+	lab-check demo clean
 
 install:
 	scripts/install.sh
 
-# The whole suite: lint, unit tests (no root), integration tests (root, this host's cgroups),
-# then the cgroup tests again on a pure cgroup v2 kernel in a VM (vm/install-deps.sh first;
-# without qemu the VM step says so and fails: a suite that skips it is not the whole suite),
-# then the teaching labs' checkers.
-test: lint unit integration vm-test labs
+# What only the tests and benchmarks need (qemu and a kernel, the engines, runc, crun).
+test-deps:
+	scripts/install-test-deps.sh
+
+# The whole suite, after installing what it needs (test-deps): lint, unit tests (no root),
+# integration tests (root, this host's cgroups), the cgroup tests again on a pure cgroup
+# v2 kernel in a VM (a suite that skips it is not the whole suite), the teaching labs'
+# checkers (root; level 05 in the VM),
+# then Docker, podman and containerd running pyrun (root; each engine started privately):
+# last, so that the slowest step, and the one most often failing, does not hide the others.
+test: test-deps lint unit integration vm-test labs engines
 
 unit:
 	$(PYTEST) tests/unit
@@ -21,24 +28,30 @@ integration:
 	sh scripts/write-launcher.sh
 	$(PYTEST) tests/integration
 
+# Debian's docker.io, podman and containerd with pyrun as their runtime (scripts/install.sh
+# installs them). A missing engine fails, never skips.
+engines:
+	sh scripts/write-launcher.sh
+	$(PYTEST) -m engines tests/engines
+
 lint:
 	$(VENV)/bin/ruff check src tests bench examples/labs
 	$(VENV)/bin/lint-imports
 
-bench:
+bench: test-deps
 	sh scripts/write-launcher.sh
 	$(PY) bench/bench.py
 
 # The smallest memory limit under which pyrun (and runc) still run /bin/true.
-min-memory:
+min-memory: test-deps
 	sh scripts/write-launcher.sh
 	$(PY) bench/min_memory.py
 
 vm-test:
 	@command -v qemu-system-x86_64 >/dev/null || \
-		{ echo "vm-test: no qemu: run sudo vm/install-deps.sh first"; exit 1; }
+		{ echo "vm-test: no qemu: run sudo make test-deps first"; exit 1; }
 	sh scripts/write-launcher.sh
-	vm/run.sh --cwd $(CURDIR) -- $(PY) -m pytest -m cgroups tests/integration
+	vm/run.sh --cwd $(CURDIR) -- $(PY) -m pytest -m "cgroups or vm" tests/integration
 
 # The teaching labs (examples/labs/README.md), as root: every level's checker passes on its
 # solution and fails, with its teaching message, on its skeleton and on typical wrong

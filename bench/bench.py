@@ -82,6 +82,9 @@ def parse_args():
     parser.add_argument("--warmup", type=int, default=5, help="warm-up runs each (default 5)")
     parser.add_argument("--only", default=",".join(RUNTIMES), help="comma-separated runtimes")
     parser.add_argument("--json", metavar="FILE", help="write the raw figures to FILE")
+    parser.add_argument("--seccomp", metavar="FILE",
+                        help="put this seccomp profile (Docker's and podman's format, e.g. "
+                             "/usr/share/containers/seccomp.json) in the bundle")
     parser.add_argument("--python-floor", action="store_true",
                         help="also time the venv's `python -c pass` and `python -c 'import json'`")
     args = parser.parse_args()
@@ -98,8 +101,9 @@ def is_pure_cgroup2():
     return Path("/sys/fs/cgroup/cgroup.controllers").exists()
 
 
-def build_bundle(bundle):
-    """Busybox rootfs + runc's default spec running /bin/true without a terminal."""
+def build_bundle(bundle, seccomp=None):
+    """Busybox rootfs + runc's default spec running /bin/true without a terminal (and
+    the seccomp profile given, as Docker and podman turn it into linux.seccomp)."""
     bundle.mkdir()
     make_rootfs = REPO / "examples/make-rootfs.sh"
     subprocess.run(["sh", str(make_rootfs), str(bundle / "rootfs")], check=True)
@@ -108,6 +112,12 @@ def build_bundle(bundle):
     config = json.loads(config_path.read_text())
     config["process"]["args"] = ["/bin/true"]
     config["process"]["terminal"] = False
+    if seccomp:
+        sys.path.insert(0, str(REPO))
+        from tests.seccomp_profiles import engine_profile, to_oci
+
+        caps = config["process"]["capabilities"]["bounding"]
+        config["linux"]["seccomp"] = to_oci(engine_profile(Path(seccomp), caps))
     config_path.write_text(json.dumps(config, indent=2))
 
 
@@ -292,7 +302,7 @@ def main():
     subjects = []
     try:
         bundle = workdir / "bundle"
-        build_bundle(bundle)
+        build_bundle(bundle, args.seccomp)
         subjects = make_subjects(args, workdir)
         print(f"{args.warmup} warm-up + {args.runs} timed runs each: "
               + ", ".join(s.name for s in subjects), flush=True)

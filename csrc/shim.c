@@ -8,6 +8,8 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <linux/ioprio.h>
+#include <linux/mount.h>
 #include <linux/keyctl.h>
 #include <linux/openat2.h>
 
@@ -85,4 +87,52 @@ int pyrun_cap_ambient_raise(int cap)
 int pyrun_cap_ambient_clear_all(void)
 {
     return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+}
+
+/* ioprio_set(2) has no glibc wrapper: the I/O class and level of this process. */
+int pyrun_ioprio_set_self(int io_class, int level)
+{
+    return (int)syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0,
+                        IOPRIO_PRIO_VALUE(io_class, level));
+}
+
+/* sched_setattr(2) has no glibc wrapper; it is the one call that takes every policy
+ * (SCHED_DEADLINE's runtime, deadline and period included) and its flags. */
+int pyrun_sched_setattr_self(unsigned int policy, unsigned long long flags, int nice,
+                             unsigned int priority, unsigned long long runtime,
+                             unsigned long long deadline, unsigned long long period)
+{
+    /* struct sched_attr as the kernel takes it (SCHED_ATTR_SIZE_VER0, 48 bytes); glibc
+     * before 2.41 has none, and <linux/sched/types.h> clashes with <sched.h>. */
+    struct {
+        uint32_t size, sched_policy;
+        uint64_t sched_flags;
+        int32_t sched_nice;
+        uint32_t sched_priority;
+        uint64_t sched_runtime, sched_deadline, sched_period;
+    } attr;
+
+    memset(&attr, 0, sizeof attr);
+    attr.size = sizeof attr;
+    attr.sched_policy = policy;
+    attr.sched_flags = flags;
+    attr.sched_nice = nice;
+    attr.sched_priority = priority;
+    attr.sched_runtime = runtime;
+    attr.sched_deadline = deadline;
+    attr.sched_period = period;
+    return (int)syscall(SYS_sched_setattr, 0, &attr, 0);
+}
+
+/* mount_setattr(2) (Linux 5.12) has no glibc wrapper before 2.36: change the flags of a
+ * mount, or (AT_RECURSIVE) of a whole tree of them, which mount(2) cannot. */
+int pyrun_mount_setattr(int dirfd, const char *path, unsigned int flags,
+                        uint64_t attr_set, uint64_t attr_clr)
+{
+    struct mount_attr attr;
+
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = attr_set;
+    attr.attr_clr = attr_clr;
+    return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof attr);
 }

@@ -19,3 +19,9 @@ int pyrun_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
 int pyrun_cap_ambient_raise(int cap);
 int pyrun_cap_ambient_clear_all(void);
 long pyrun_bpf(int cmd, void *attr, unsigned int size);
+int pyrun_ioprio_set_self(int io_class, int level);
+int pyrun_sched_setattr_self(unsigned int policy, unsigned long long flags, int nice,
+                             unsigned int priority, unsigned long long runtime,
+                             unsigned long long deadline, unsigned long long period);
+int pyrun_mount_setattr(int dirfd, const char *path, unsigned int flags,
+                        uint64_t attr_set, uint64_t attr_clr);

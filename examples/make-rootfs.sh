@@ -16,5 +16,9 @@ ln -sfn bin "$dir/sbin"
 mkdir -p "$dir/usr"
 ln -sfn ../bin "$dir/usr/bin"
 chmod 1777 "$dir/tmp"
+# Users and groups for the applets that name them (ps, id, ls -l), read from these files
+# alone: with no nsswitch.conf a static glibc may try modules it cannot load ("fatal
+# library error, lookup self") on a host set up differently from this one.
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$dir/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$dir/etc/group"
+printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files\n' > "$dir/etc/nsswitch.conf"

@@ -5,6 +5,9 @@
 #   scripts/install.sh            system packages, .venv with pyrun and its test tools,
 #                                 /usr/local/bin/pyrun, the example busybox bundle
 #   PYRUN_SKIP_APT=1 ...          skip apt (packages already there)
+#
+# What only the tests and benchmarks need (qemu and a kernel for the cgroup v2 VM, the
+# engines, runc and crun) is scripts/install-test-deps.sh's, which `make test` runs.
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +25,6 @@ fi
 #   libseccomp-dev               the libseccomp binding (csrc/build_seccomp.py) links against it
 #   busybox-static               the root filesystem of examples and tests
 #   iproute2 procps util-linux   ip/ps/unshare/script, used by tests and labs
-#   runc crun                    the runtimes `make bench` and the tests compare against
 #   nftables                     nft(8): masquerade and published ports of --network bridge
 #   make                         the Makefile targets
 if [ "${PYRUN_SKIP_APT:-0}" != 1 ]; then
@@ -30,7 +32,7 @@ if [ "${PYRUN_SKIP_APT:-0}" != 1 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends \
         build-essential python3-dev python3-venv libcap-dev libseccomp-dev \
-        busybox-static iproute2 procps util-linux make runc crun nftables >/dev/null
+        busybox-static iproute2 procps util-linux make nftables >/dev/null
 fi
 
 # Debian's python3, not whatever python3 comes first on PATH (a pyenv shim costs ~80 ms a call).

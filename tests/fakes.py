@@ -15,7 +15,7 @@ import os
 
 from pyrun.linux import syscalls as real_syscalls
 
-MOUNT_TABLE_CALLS = ("mount", "umount2", "pivot_root")
+MOUNT_TABLE_CALLS = ("mount", "mount_setattr", "umount2", "pivot_root")
 
 
 def _fd_target(target):
@@ -43,7 +43,10 @@ class FakeSyscalls:
 
     # --- the mount table
     def mount(self, source, target, fstype, flags=0, data=None):
-        self._record("mount", source, _fd_target(target), fstype, flags, data)
+        self._record("mount", _fd_target(source), _fd_target(target), fstype, flags, data)
+
+    def mount_setattr(self, path, flags, attr_set, attr_clr):
+        self._record("mount_setattr", _fd_target(path), flags, attr_set, attr_clr)
 
     def umount2(self, target, flags=0):
         self._record("umount2", target, flags)
@@ -159,6 +162,24 @@ class FakeSyscalls:
 
     def cap_ambient_raise(self, cap):
         self._record("cap_ambient_raise", cap)
+
+    # --- scheduling, seccomp
+    def ioprio_set_self(self, io_class, level):
+        self._record("ioprio_set_self", io_class, level)
+
+    def sched_setattr_self(self, policy, flags, nice, priority, runtime, deadline, period):
+        self._record("sched_setattr_self", policy, flags, nice, priority)
+
+    def personality(self, persona):
+        self._record("personality", persona)
+        return 0
+
+    def sched_setaffinity(self, pid, cpus):
+        self._record("sched_setaffinity", pid, sorted(cpus))
+
+    def seccomp_load(self, filt):
+        self._record("seccomp_load")
+        return None
 
 
 for _name in dir(real_syscalls):

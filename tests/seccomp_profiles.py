@@ -85,7 +85,12 @@ def _fits(cond: dict | None, arch: str, caps, include: bool) -> bool:
 
 
 def docker_default(caps=DOCKER_CAPS) -> Profile:
-    doc = json.loads((DATA / "docker-default.json").read_text())
+    return engine_profile(DATA / "docker-default.json", caps)
+
+
+def engine_profile(path: Path, caps=DOCKER_CAPS) -> Profile:
+    """A profile in Docker's and podman's format, as those engines turn it into OCI's."""
+    doc = json.loads(path.read_text())
     arch, oci_arch = MACHINES[platform.machine()]
     architectures = []
     for entry in doc.get("archMap", []):
@@ -101,3 +106,23 @@ def docker_default(caps=DOCKER_CAPS) -> Profile:
     ]
     return Profile(doc["defaultAction"], doc.get("defaultErrnoRet"), architectures,
                    syscalls=rules)
+
+
+def to_oci(profile: Profile) -> dict:
+    """The profile as config.json's `linux.seccomp`."""
+    doc = {"defaultAction": profile.default_action,
+           "architectures": list(profile.architectures),
+           "syscalls": [{"names": list(rule.names), "action": rule.action,
+                         **({"errnoRet": rule.errno_ret} if rule.errno_ret is not None else {}),
+                         "args": [{"index": a.index, "value": a.value, "valueTwo": a.value_two,
+                                   "op": a.op} for a in rule.args]}
+                        for rule in profile.syscalls]}
+    if profile.default_errno_ret is not None:
+        doc["defaultErrnoRet"] = profile.default_errno_ret
+    if profile.flags:
+        doc["flags"] = list(profile.flags)
+    if profile.listener_path:
+        doc["listenerPath"] = profile.listener_path
+    if profile.listener_metadata:
+        doc["listenerMetadata"] = profile.listener_metadata
+    return doc

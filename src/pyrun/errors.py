@@ -23,6 +23,8 @@ class PyrunError(Exception):
     knows them (`with_context`), giving `<command> <id>: <what>: <reason>`.
     """
 
+    exit_status = 1  # pyrun's exit status for it (exec: 255, runc's "exec failed")
+
     def __init__(self, what: str, reason: str = "", *, context: str = ""):
         self.what = what
         self.reason = reason
@@ -87,8 +89,55 @@ class wrap:
         return False
 
 
-def warn(message: str) -> None:
-    """One line on stderr; the command goes on."""
+class _Log:
+    """Where --log and --log-format send pyrun's warnings and errors (the command line
+    sets it up): runc's line shapes, which containerd and conmon read back."""
+
+    path: str | None = None
+    format = "text"
+
+
+def configure_log(path: str | None, fmt: str) -> None:
+    _Log.path, _Log.format = path, fmt
+
+
+def log_line(level: str, message: str) -> str:
+    """One line as runc's logrus writes it: JSON `{"level":..,"msg":..,"time":..}` or
+    text `time="..." level=... msg="..."`."""
+    import time
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if _Log.format == "json":
+        from pyrun import fastjson
+
+        return fastjson.dumps({"level": level, "msg": message, "time": stamp})
+    quoted = message.replace("\\", "\\\\").replace('"', '\\"')
+    return f'time="{stamp}" level={level} msg="{quoted}"'
+
+
+def log(level: str, message: str) -> None:
+    """To the --log file, if one was given."""
+    if _Log.path:
+        try:
+            with open(_Log.path, "a") as f:
+                f.write(log_line(level, message) + "\n")
+        except OSError:
+            pass
+
+
+def report(level: str, message: str) -> None:
+    """A warning or error for the user: `pyrun: ...` on stderr (a JSON line instead with
+    --log-format json and no --log, as runc then logs to stderr), and to --log."""
     import sys
 
-    print(f"pyrun: warning: {message}", file=sys.stderr)
+    if _Log.format == "json" and not _Log.path:
+        print(log_line(level, message), file=sys.stderr)
+    else:
+        prefix = "pyrun: warning: " if level == "warning" else "pyrun: "
+        print(prefix + message, file=sys.stderr)
+    log(level, message)
+
+
+def warn(message: str) -> None:
+    """One line on stderr (and --log); the command goes on."""
+    report("warning", message)

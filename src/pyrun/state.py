@@ -32,6 +32,18 @@ def validate_id(container_id: str) -> str:
     return container_id
 
 
+class ContainerExists(PyrunError):
+    """The id is taken (its state directory exists)."""
+
+
+def id_from_name(name: str) -> str:
+    """A container id made from a name (a bundle directory's): runc's alphabet, other
+    characters replaced by '-', not starting with '.' (no "." or "..")."""
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_+-.") else "-"
+                      for c in name)[:MAX_ID_LENGTH - 8].lstrip(".")
+    return cleaned or "container"
+
+
 class Container:
     """One container's state directory. Hold `lock()` while changing it."""
 
@@ -57,7 +69,7 @@ class Container:
         try:
             os.mkdir(self.dir, 0o700)
         except FileExistsError:
-            raise PyrunError(f"container with id {self.id}", "already exists") from None
+            raise ContainerExists(f"container with id {self.id}", "already exists") from None
 
     def remove_dir(self) -> None:
         """The directory holds only flat files we made (no shutil: it costs ~5 ms to import)."""

@@ -70,13 +70,15 @@ def mentions(line: str, keyword: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(keyword)}(?!\w)", line, re.IGNORECASE) is not None
 
 
-def assert_refused(res: subprocess.CompletedProcess, keywords: tuple[str, ...], cid: str = ""):
-    """Exit 1, one `pyrun: ` line on stderr naming the problem, no traceback.
+def assert_refused(res: subprocess.CompletedProcess, keywords: tuple[str, ...], cid: str = "",
+                   status: int = 1):
+    """Exit 1 (exec: runc's 255), one `pyrun: ` line on stderr naming the problem, no
+    traceback.
 
     The id is cut out of the line first: the `<command> <id>:` prefix alone must not count.
     """
     shown = f"exit status {res.returncode}; stderr: {res.stderr!r}; stdout: {res.stdout!r}"
-    assert res.returncode == 1, shown
+    assert res.returncode == status, shown
     assert "Traceback" not in res.stdout + res.stderr, shown
     lines = res.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("pyrun: ") and lines[0][7:].strip(), \
@@ -307,7 +309,8 @@ def test_refused(case: Case, invoke, make_bundle, container_id, state_root):
 
     res = invoke(*(a.format(**fill) for a in case.argv))
 
-    assert_refused(res, tuple(k.format(**fill) for k in case.keywords), cid)
+    status = 255 if case.argv[0] == "exec" else 1  # runc's "exec failed" status
+    assert_refused(res, tuple(k.format(**fill) for k in case.keywords), cid, status)
     assert_nothing_left(state_root, container_id)
 
 

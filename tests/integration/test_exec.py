@@ -69,22 +69,22 @@ def test_exec_with_a_process_file(pyrun, running, tmp_path):
 
 def test_exec_of_a_missing_program_fails_cleanly(pyrun, running):
     result = pyrun("exec", running, "/no/such")
-    assert result.returncode == 1
+    assert result.returncode == 255  # runc's: the runtime failed, the process never ran
     assert result.stderr.count("\n") == 1 and "/no/such" in result.stderr
 
 
 def test_exec_into_a_stopped_container(pyrun, make_bundle, container_id):
     pyrun("run", "--keep", "-b", make_bundle(args=("true",)), container_id)
     result = pyrun("exec", container_id, "true")
-    assert result.returncode == 1
-    assert "container not running" in result.stderr
+    assert result.returncode == 255
+    assert "cannot exec in a stopped container" in result.stderr
     pyrun("delete", container_id)
 
 
 def test_exec_into_a_paused_container(pyrun, running):
     assert pyrun("pause", running).returncode == 0
     result = pyrun("exec", running, "true")
-    assert result.returncode == 1
+    assert result.returncode == 255
     assert "paused" in result.stderr
     assert pyrun("resume", running).returncode == 0
 

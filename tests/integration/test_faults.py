@@ -11,7 +11,9 @@ The cases that could hurt the machine if pyrun regressed run pyrun inside a thro
 namespace (unshare -m), so that a regression fails the test instead of the host.
 """
 
+import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -252,3 +254,61 @@ def test_a_joined_mount_namespace_is_not_changed_either(pyrun, make_bundle, cont
     finally:
         holder.kill()
         holder.wait()
+
+
+# --- the newcomer's form, and input that must be bounded ----------------------------------
+
+def test_run_of_a_bundle_directory(pyrun, make_bundle, container_id, tmp_path):
+    """`pyrun run bundle/`: the id comes from the directory's name (unique if taken)."""
+    bundle = make_bundle(config=default_config(args=("echo", "hello")), name=container_id)
+    result = pyrun("run", f"{bundle}/", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello\n"
+    (bundle / "config.json").write_text(json.dumps(default_config(args=("sleep", "100"))))
+    detached = [pyrun("run", "-d", bundle, cwd=tmp_path) for _ in range(2)]
+    ids = [r.stdout.strip() for r in detached]
+    assert ids == [container_id, f"{container_id}-2"], [r.stderr for r in detached]
+    for cid in ids:
+        assert pyrun("delete", "--force", cid).returncode == 0
+
+
+def bundle_with_config(make_bundle, prepare) -> Path:
+    bundle = make_bundle(config=default_config())
+    (bundle / "config.json").unlink()
+    prepare(bundle / "config.json")
+    return bundle
+
+
+@pytest.mark.parametrize(("name", "prepare", "reason"), [
+    ("fifo", os.mkfifo, "not a regular file"),
+    ("dev-zero", lambda p: p.symlink_to("/dev/zero"), "not a regular file"),
+    ("directory", lambda p: p.mkdir(), "not a regular file"),
+    ("huge", lambda p: p.write_bytes(b" " * (9 << 20)), "larger than 8 MiB"),
+    ("nested", lambda p: p.write_text("[" * 100_000 + "]" * 100_000),
+     "nested too deeply to parse"),
+])
+def test_a_config_that_is_no_config_is_refused_at_once(pyrun, make_bundle, container_id,
+                                                       name, prepare, reason):
+    bundle = bundle_with_config(make_bundle, prepare)
+    started = time.monotonic()
+    result = pyrun("create", "-b", bundle, container_id, timeout=20)
+    assert result.returncode == 1
+    assert reason in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert time.monotonic() - started < 10
+
+
+def test_a_nul_in_an_argument_is_refused_naming_it(pyrun, make_bundle, container_id):
+    result = pyrun("create", "-b", make_bundle(config=default_config(args=("echo", "a\0b"))),
+                   container_id)
+    assert result.returncode == 1
+    assert "process.args[1]: contains a NUL character" in result.stderr
+
+
+def test_a_rootfs_symlinked_out_of_the_bundle_is_refused(pyrun, make_bundle, container_id,
+                                                         tmp_path, busybox_rootfs):
+    bundle = make_bundle(config=default_config(), name="linked")
+    shutil.rmtree(bundle / "rootfs")
+    (bundle / "rootfs").symlink_to(busybox_rootfs)
+    result = pyrun("run", "-b", bundle, container_id)
+    assert result.returncode == 1
+    assert "root.path" in result.stderr and "a symlink" in result.stderr

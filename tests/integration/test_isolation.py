@@ -248,3 +248,15 @@ def test_cgroup_namespace_is_rooted_at_the_containers_cgroup(pyrun, make_bundle,
         assert inside and set(inside) == {"/"}, result.stdout  # from inside: the root
     finally:
         pyrun("delete", "--force", container_id)
+
+
+def test_tmpcopyup_gives_a_tmpfs_the_directory_it_covers(pyrun, make_bundle, container_id):
+    """podman --read-only mounts /tmp and /run so; runc copies what they covered."""
+    config = default_config(args=("sh", "-c", "cat /etc/passwd | head -1; "
+                                  "touch /etc/new && echo writable; grep ' /etc ' "
+                                  "/proc/self/mountinfo | grep -c tmpfs"))
+    config["mounts"].append({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+                             "options": ["tmpcopyup", "nosuid", "mode=755"]})
+    result = pyrun("run", "-b", make_bundle(config=config), container_id)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["root:x:0:0:root:/root:/bin/sh", "writable", "1"]

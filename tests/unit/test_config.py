@@ -250,7 +250,7 @@ def test_default_spec_parses(bundle):
     assert [(r.type, r.soft, r.hard) for r in cfg.process.rlimits] == [
         ("RLIMIT_NOFILE", 1024, 1024)]
     assert [n.type for n in cfg.linux.namespaces] == [
-        "pid", "network", "ipc", "uts", "mount", "cgroup"]
+        "pid", "network", "ipc", "uts", "mount"]
     assert [m.destination for m in cfg.mounts] == [
         "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"]
     assert "/proc/kcore" in cfg.linux.masked_paths
@@ -261,6 +261,21 @@ def test_default_spec_survives_a_json_round_trip(bundle):
     doc = json.loads(json.dumps(default_spec()))
     assert parse(doc, bundle).process.capabilities["bounding"] == [
         "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+
+
+def test_default_spec_is_runcs_template_but_the_hostname(tmp_path):
+    """Tools, tutorials and runc's own suite start from `runc spec` and edit it."""
+    import shutil
+    import subprocess
+
+    runc = shutil.which("runc") or "/usr/sbin/runc"
+    assert os.path.exists(runc), "runc is missing: sudo make test-deps"
+    subprocess.run([runc, "spec", "-b", str(tmp_path)], check=True)
+    theirs = json.loads((tmp_path / "config.json").read_text())
+    ours = json.loads(json.dumps(default_spec()))
+    for doc in (theirs, ours):
+        del doc["hostname"], doc["ociVersion"]  # runc's name; Debian's runc says 1.0.2-dev
+    assert ours == theirs
 
 
 def test_default_spec_rootless_is_not_supported_yet():
@@ -459,20 +474,9 @@ def test_env_entry_with_empty_name_is_rejected(bundle):
 # Refused features: NotSupportedYet, never silently ignored
 
 NOT_YET = [
-    ("user-namespace", ("linux", "namespaces"), [{"type": "user"}],
-     "config.json: linux.namespaces: user namespaces"),
-    ("uid-mappings", ("linux", "uidMappings"), [{"containerID": 0, "hostID": 1000, "size": 1}],
-     "config.json: linux.namespaces: user namespaces"),
-    ("time-namespace", ("linux", "namespaces"), [{"type": "time"}],
-     "config.json: linux.namespaces: time namespace"),
-    ("seccomp", ("linux", "seccomp"), {"defaultAction": "SCMP_ACT_ALLOW"},
-     "config.json: linux.seccomp"),
-    ("personality", ("linux", "personality"), {"domain": "LINUX32"},
-     "config.json: linux.personality"),
     ("intel-rdt", ("linux", "intelRdt"), {}, "config.json: linux.intelRdt"),
-    ("apparmor", ("process", "apparmorProfile"), "p", "config.json: process.apparmorProfile"),
-    ("selinux-label", ("process", "selinuxLabel"), "l", "config.json: SELinux labels"),
-    ("mount-label", ("linux", "mountLabel"), "l", "config.json: SELinux labels"),
+    ("personality-flags", ("linux", "personality"), {"domain": "LINUX", "flags": ["X"]},
+     "config.json: linux.personality.flags"),
     ("username", ("process", "user", "username"), "me",
      "config.json: process.user.username (Windows only)"),
 ]
@@ -597,3 +601,150 @@ def test_the_config_package_never_loads_the_kernel_layer():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+# --------------------------------------------------------------------------------------
+# The security side: user namespaces, seccomp, personality, time, scheduling
+
+
+def userns_doc(**linux) -> dict:
+    doc = minimal()
+    doc["linux"] = {"namespaces": [{"type": "user"}, {"type": "mount"}],
+                    "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                    "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}
+    doc["linux"].update(linux)
+    return doc
+
+
+def test_user_namespace_mappings_parsed(bundle):
+    lx = parse(userns_doc(), bundle).linux
+    assert [(m.container_id, m.host_id, m.size) for m in lx.uid_mappings] == [
+        (0, 100000, 65536)]
+    assert lx.owns("user")
+
+
+@pytest.mark.parametrize(("linux", "where", "reason"), [
+    ({"namespaces": [{"type": "mount"}]}, "linux.uidMappings", "needs a user namespace"),
+    ({"uidMappings": []}, "linux.uidMappings", "a new user namespace needs mappings"),
+    ({"uidMappings": [{"containerID": 0, "hostID": 1000, "size": 10},
+                      {"containerID": 5, "hostID": 5000, "size": 10}]},
+     "linux.uidMappings[1]", "containerID range overlaps linux.uidMappings[0]"),
+    ({"gidMappings": [{"containerID": 0, "hostID": 1000, "size": 10},
+                      {"containerID": 10, "hostID": 1005, "size": 10}]},
+     "linux.gidMappings[1]", "hostID range overlaps linux.gidMappings[0]"),
+    ({"uidMappings": [{"containerID": 0, "hostID": 100000, "size": 0}]},
+     "linux.uidMappings[0].size", "0 is out of range"),
+    ({"uidMappings": [{"containerID": 4294967295, "hostID": 1, "size": 2}]},
+     "linux.uidMappings[0]", "containerID 4294967295 + size 2 goes past 4294967295"),
+    ({"uidMappings": [{"containerID": 1, "hostID": 100000, "size": 10}]},
+     "process.user.uid", "0 is not mapped by linux.uidMappings"),
+])
+def test_bad_user_namespaces_are_refused_naming_the_field(bundle, linux, where, reason):
+    doc = userns_doc(**linux)
+    if "namespaces" in linux:
+        doc["linux"]["namespaces"] = linux["namespaces"]
+    with pytest.raises(ConfigError) as e:
+        parse(doc, bundle)
+    assert e.value.what == f"config.json: {where}"
+    assert reason in e.value.reason
+
+
+def test_a_joined_user_namespace_takes_no_mappings(bundle):
+    doc = userns_doc()
+    doc["linux"]["namespaces"][0]["path"] = "/proc/self/ns/user"
+    with pytest.raises(ConfigError, match="has its own mappings"):
+        parse(doc, bundle)
+
+
+def test_seccomp_parsed_into_the_model(bundle):
+    doc = with_value(minimal(), ("linux", "seccomp"), {
+        "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+        "architectures": ["SCMP_ARCH_X86_64"], "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+        "listenerPath": "/run/agent.sock", "listenerMetadata": "m",
+        "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                      "args": [{"index": 0, "value": 8, "valueTwo": 0,
+                                "op": "SCMP_CMP_EQ"}]},
+                     {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]})
+    sc = parse(doc, bundle).linux.seccomp
+    assert (sc.default_action, sc.default_errno_ret, sc.architectures, sc.flags,
+            sc.listener_path, sc.listener_metadata) == (
+        "SCMP_ACT_ERRNO", 38, ["SCMP_ARCH_X86_64"], ["SECCOMP_FILTER_FLAG_LOG"],
+        "/run/agent.sock", "m")
+    first, second = sc.syscalls
+    assert (first.names, first.action, first.errno_ret) == (["personality"],
+                                                            "SCMP_ACT_ALLOW", None)
+    [arg] = first.args
+    assert (arg.index, arg.value, arg.value_two, arg.op) == (0, 8, 0, "SCMP_CMP_EQ")
+    assert (second.names, second.action, second.errno_ret) == (["mkdir"],
+                                                               "SCMP_ACT_ERRNO", 1)
+
+
+@pytest.mark.parametrize(("seccomp", "where"), [
+    ({}, "linux.seccomp.defaultAction"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": "mkdir"}]},
+     "linux.seccomp.syscalls[0].names"),
+    ({"defaultAction": "SCMP_ACT_ALLOW",
+      "syscalls": [{"names": ["x"], "action": "SCMP_ACT_ERRNO",
+                    "args": [{"index": 6, "op": "SCMP_CMP_EQ"}]}]},
+     "linux.seccomp.syscalls[0].args[0].index"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "m"},
+     "linux.seccomp.listenerMetadata"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": -1},
+     "linux.seccomp.defaultErrnoRet"),
+])
+def test_malformed_seccomp_is_refused_naming_the_field(bundle, seccomp, where):
+    with pytest.raises(ConfigError) as e:
+        parse(with_value(minimal(), ("linux", "seccomp"), seccomp), bundle)
+    assert e.value.what == f"config.json: {where}"
+
+
+def test_personality_time_offsets_and_process_scheduling(bundle):
+    doc = minimal()
+    doc["linux"] = {"namespaces": [{"type": "time"}],
+                    "personality": {"domain": "LINUX32"},
+                    "timeOffsets": {"monotonic": {"secs": 86400, "nanosecs": 5}}}
+    doc["process"].update({
+        "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 6},
+        "scheduler": {"policy": "SCHED_BATCH", "nice": 5},
+        "execCPUAffinity": {"initial": "0", "final": "0-1"}})
+    cfg = parse(doc, bundle)
+    assert cfg.linux.personality.domain == "LINUX32"
+    assert cfg.linux.time_offsets == {"monotonic": (86400, 5)}
+    p = cfg.process
+    assert (p.io_priority.io_class, p.io_priority.priority) == ("IOPRIO_CLASS_BE", 6)
+    assert (p.scheduler.policy, p.scheduler.nice) == ("SCHED_BATCH", 5)
+    assert (p.exec_cpu_affinity.initial, p.exec_cpu_affinity.final) == ("0", "0-1")
+
+
+@pytest.mark.parametrize(("keys", "value", "where"), [
+    (("linux", "personality"), {"domain": "PER_BSD"}, "linux.personality.domain"),
+    (("linux", "timeOffsets"), {"realtime": {"secs": 1}}, "linux.timeOffsets.realtime"),
+    (("linux", "timeOffsets"), {"monotonic": {"secs": 1}}, "linux.timeOffsets"),
+    (("process", "ioPriority"), {"class": "IOPRIO_CLASS_X"}, "process.ioPriority.class"),
+    (("process", "ioPriority"), {"class": "IOPRIO_CLASS_RT", "priority": 8},
+     "process.ioPriority.priority"),
+    (("process", "scheduler"), {"policy": "SCHED_X"}, "process.scheduler.policy"),
+    (("process", "scheduler"), {"policy": "SCHED_OTHER", "nice": 20},
+     "process.scheduler.nice"),
+    (("process", "scheduler"), {"policy": "SCHED_OTHER", "flags": ["X"]},
+     "process.scheduler.flags[0]"),
+    (("process", "execCPUAffinity"), {"initial": "3-1"}, "process.execCPUAffinity.initial"),
+    (("process", "execCPUAffinity"), {"final": "a"}, "process.execCPUAffinity.final"),
+])
+def test_bad_scheduling_and_personality_are_refused_naming_the_field(bundle, keys, value,
+                                                                     where):
+    with pytest.raises(ConfigError) as e:
+        parse(with_value(minimal(), keys, value), bundle)
+    assert e.value.what == f"config.json: {where}"
+
+
+def test_resources_whose_zero_means_unset_are_read_as_runc_reads_them(bundle):
+    """dockerd writes cpu.shares 0 and blockIO.weight 0 into every config: runc skips
+    those, and every resource whose 0 means "not set"."""
+    doc = with_value(minimal(), ("linux", "resources"), {
+        "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0,
+                "realtimePeriod": 0},
+        "memory": {"limit": 0, "reservation": 0, "swap": 0},
+        "pids": {"limit": 0},
+        "blockIO": {"weight": 0, "leafWeight": 0}})
+    assert parse(doc, bundle).linux.resources.is_empty()

@@ -8,8 +8,8 @@ import pytest
 
 from pyrun.config.defaults import DEFAULT_DEVICE_RULES as DEFAULT_ALLOWED
 from pyrun.config.defaults import effective_rules
-from pyrun.config.model import DeviceRule
-from pyrun.linux.cgroups.devices import v2_program
+from pyrun.config.model_linux import DeviceRule
+from pyrun.linux.cgroups.devices import V1State, v1_transition, v2_program
 
 ACCESS = {"m": 1, "r": 2, "w": 4}
 TYPES = {"c": 2, "b": 1}
@@ -85,3 +85,35 @@ def test_defaults_allow_dev_null_and_refuse_dev_mem():
     assert run_program(program, "c", 1, 1, "r") == 0  # /dev/mem
     assert run_program(program, "b", 8, 0, "m") == 1  # mknod of anything, as runc
     assert DEFAULT_ALLOWED[0].access == "m"
+
+
+# --- v1 updates: from one allow-list to another without denying what both allow ----------
+
+
+def test_v1_state_follows_the_kernels_rules():
+    state = V1State([DeviceRule(False), DeviceRule(True, "c", 1, 3),
+                     DeviceRule(True, "c", 1, 3, access="m"), DeviceRule(True, "c", None, None,
+                                                                         "m")])
+    assert not state.default_allow
+    assert state.exceptions == {("c", 1, 3): {"r", "w", "m"}, ("c", "*", "*"): {"m"}}
+    state.apply(DeviceRule(False, "c", 1, 3, access="w"))
+    assert state.exceptions[("c", 1, 3)] == {"r", "m"}
+
+
+def test_a_transition_adds_before_it_removes_and_never_denies_everything():
+    old = effective_rules([DeviceRule(True, "c", 10, 237)], [])
+    new = effective_rules([DeviceRule(True, "c", 10, 200, access="rw")], [])
+    writes = v1_transition(V1State(old), V1State(new))
+    assert writes == [(True, "c 10:200 rw"), (False, "c 10:237 rwm")]
+    assert (False, "a") not in writes
+
+
+def test_a_transition_to_the_same_list_writes_nothing():
+    rules = effective_rules([DeviceRule(True, "b", 8, 0, access="r")], [("c", 10, 229)])
+    assert v1_transition(V1State(rules), V1State(rules)) == []
+
+
+def test_a_transition_that_changes_the_default_starts_over():
+    old = effective_rules([], [])
+    new = [DeviceRule(True), DeviceRule(False, "b", 8, 0)]
+    assert v1_transition(V1State(old), V1State(new)) == [(True, "a"), (False, "b 8:0 rwm")]

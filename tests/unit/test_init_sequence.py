@@ -104,9 +104,12 @@ def recorded(tmp_path, monkeypatch):
     cfg = config.parse(full_config(bundle, hook_out), str(bundle))
     fifo = tmp_path / "exec.fifo"  # a plain file stands in: the "start" never blocks
     fifo.write_text("")
+    directory = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
     opts = InitOptions(
         fifo_fd=os.open(fifo, os.O_PATH | os.O_CLOEXEC),
-        host_proc_fd=os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC),
+        host_proc_fd=os.open("/proc", directory),
+        rootfs_fd=os.open(bundle / "rootfs", directory),
+        rootfs_parent_fd=os.open(bundle, directory),
         cgroup_mounts=[("", "/sys/fs/cgroup/pyrun/c1", 2)])
     sc = FakeSyscalls()
     run_container_init(cfg, FakeChannel(sc.log), opts, sc)
@@ -177,9 +180,9 @@ def test_container_init_makes_every_call_in_the_spec_order(recorded):
         "write_file /proc/self/oom_score_adj 100",
         "keyctl_join_session_keyring None",
         *[f"capbset_drop {cap}" for cap in range(41) if cap not in (0, 5)],  # CHOWN, KILL
+        "chdir /work",  # as root, while it still may
         "set_keepcaps True", "setgroups [5]", "setresgid 1001 1001 1001",
         "setresuid 1000 1000 1000", "set_keepcaps False",
-        "chdir /work",
         "capset [5] [5] [5]", "cap_ambient_clear_all", "cap_ambient_raise 5",
         "set_no_new_privs", f"umask {0o27}",
         "chan created",  # then the wait for start, and startContainer

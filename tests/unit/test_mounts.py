@@ -5,6 +5,7 @@ import os
 import pytest
 
 from pyrun.linux import mounts
+from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.mounts import UnsupportedOption, mount_entry, parse_options
 from pyrun.linux.syscalls import (
     MNT_DETACH,
@@ -89,7 +90,7 @@ def test_data_options_joined_with_commas_in_order():
     assert o.flags == MS_NOSUID | MS_STRICTATIME
 
 
-@pytest.mark.parametrize("option", ["rro", "tmpcopyup", "idmap", "rnosuid"])
+@pytest.mark.parametrize("option", ["idmap", "ridmap"])
 def test_unsupported_option_raises(option):
     with pytest.raises(UnsupportedOption) as e:
         parse_options(["nosuid", option])
@@ -246,8 +247,8 @@ def test_bind_rootfs_onto_itself(sc):
     assert sc.calls == [("mount", "/b/rootfs", "/b/rootfs", None, MS_BIND | MS_REC, None)]
 
 
-def test_pivot_root_detaches_old_root_as_slave(sc, rootfs):
-    mounts.pivot_root(str(rootfs), sc=sc)
+def test_pivot_root_detaches_old_root_as_slave(sc, rootfd):
+    mounts.pivot_root(rootfd, sc=sc)
     assert sc.calls == [
         ("pivot_root", ".", "."),
         ("mount", None, ".", None, MS_SLAVE | MS_REC, None),
@@ -292,4 +293,55 @@ def test_cgroup_v1_tree_is_a_tmpfs_with_one_bind_per_hierarchy(sc, rootfs, rootf
         ("mount", "/h/pids/c1", tree + "/pids", None, MS_BIND, None),
         ("mount", None, tree + "/pids", None, MS_REMOUNT | MS_BIND | CGROUP_FLAGS, None),
         ("mount", None, tree, None, MS_REMOUNT | MS_RDONLY | tree_flags, None),
+    ]
+
+
+def test_tmpcopyup_is_an_extension_not_mount_data():
+    o = parse_options(["tmpcopyup", "nosuid", "mode=755"])
+    assert (o.copy_up, o.flags, o.data) == (True, MS_NOSUID, "mode=755")
+
+
+def test_copy_tree_keeps_files_dirs_links_and_modes(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "sub").mkdir(parents=True)
+    dst.mkdir()
+    (src / "file").write_bytes(b"x" * 3_000_000)
+    (src / "file").chmod(0o640)
+    (src / "sub" / "inner").write_text("inner")
+    (src / "sub").chmod(0o711)
+    (src / "link").symlink_to("sub/inner")
+    src_fd = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
+    dst_fd = os.open(dst, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        mounts.copy_tree(src_fd, dst_fd)
+    finally:
+        os.close(src_fd)
+        os.close(dst_fd)
+    assert (dst / "file").read_bytes() == b"x" * 3_000_000
+    assert (dst / "file").stat().st_mode & 0o777 == 0o640
+    assert (dst / "sub" / "inner").read_text() == "inner"
+    assert (dst / "sub").stat().st_mode & 0o777 == 0o711
+    assert os.readlink(dst / "link") == "sub/inner"
+
+
+@pytest.mark.parametrize(("options", "attr_set", "attr_clr"), [
+    (["rro"], real_syscalls.MOUNT_ATTR_RDONLY, 0),
+    (["rro", "rrw"], 0, real_syscalls.MOUNT_ATTR_RDONLY),
+    (["rnosuid", "rnodev"], real_syscalls.MOUNT_ATTR_NOSUID | real_syscalls.MOUNT_ATTR_NODEV, 0),
+    (["rnoatime"], real_syscalls.MOUNT_ATTR_NOATIME, real_syscalls.MOUNT_ATTR__ATIME),
+])
+def test_recursive_options_become_mount_attributes(options, attr_set, attr_clr):
+    o = parse_options(["rbind", *options])
+    assert (o.attr_set, o.attr_clr, o.data) == (attr_set, attr_clr, "")
+
+
+def test_rro_is_set_on_the_whole_tree_after_the_bind(sc, rootfd, tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    mount_entry(rootfd, "/data", "bind", str(source), parse_options(["rbind", "rro"]), sc=sc)
+    rootfs = os.readlink(f"/proc/self/fd/{rootfd}")
+    assert sc.calls == [
+        ("mount", str(source), f"{rootfs}/data", None, MS_BIND | MS_REC, None),
+        ("mount_setattr", f"{rootfs}/data", real_syscalls.AT_RECURSIVE,
+         real_syscalls.MOUNT_ATTR_RDONLY, 0),
     ]

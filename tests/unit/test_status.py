@@ -16,9 +16,10 @@ def root(tmp_path):
 
 
 def _container(root, **data) -> Container:
+    """A container create finished (its state.json has `created`), unless data says."""
     c = Container(root, "c1")
     c.create_dir()
-    c.data = data
+    c.data = {"created": "2026-12-06T00:00:00Z", **data}
     return c
 
 
@@ -66,3 +67,10 @@ def test_status_paused_when_frozen(root):
 def test_start_time_of_missing_process_is_none():
     # pid_max is at most 2**22: this pid cannot exist
     assert process.start_time(2**22 + 1) is None
+
+
+def test_status_creating_while_create_has_only_journaled(root):
+    me = os.getpid()
+    c = _container(root, pid=me, pid_start_time=process.start_time(me), created="")
+    open(c.fifo_path, "w").close()
+    assert common.status(c) == "creating"

@@ -5,6 +5,7 @@ commands.py one small function per command; here is the entry point, which turns
 failure into one line on stderr (and --log) and exit status 1.
 """
 
+import os
 import sys
 
 from pyrun import __version__
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         flags, rest = parse_flags(argv, GLOBAL_FLAGS)
         g.update(flags)
+        if g.get("log") or g["log_format"] != "text":
+            _configure_log(g)
         if g.get("version"):
             print_version()
             return 0
@@ -40,13 +43,22 @@ def main(argv: list[str] | None = None) -> int:
         command, args = rest[0], rest[1:]
         if command not in COMMANDS:
             raise UsageError(f"no such command {command!r}")
-        opts, positional = parse_flags(args, COMMANDS[command].flags + [HELP_FLAG])
+        if COMMANDS[command].flags is None:
+            return HANDLERS[command](g, {}, args)
+        cmd = COMMANDS[command]
+        opts, positional = parse_flags(args, cmd.flags + [HELP_FLAG],
+                                       interspersed=cmd.interspersed)
         if opts.get("help"):
-            print(command_usage(COMMANDS[command]))
+            print(command_usage(cmd))
             return 0
         return HANDLERS[command](g, opts, positional)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Whoever read our output (`events | head`) is gone: nothing more to say, and
+        # nothing to flush at exit either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        return 0
     except BaseException as e:
         if isinstance(e, SystemExit):
             raise
@@ -55,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(g: dict, command: str, argv: list[str], err: BaseException) -> int:
     from pyrun.errors import PyrunError, reason_of
+    from pyrun.errors import report as report_line
 
     context = command
     container_id = _guess_id(command, argv)
@@ -73,40 +86,34 @@ def report(g: dict, command: str, argv: list[str], err: BaseException) -> int:
         import traceback
 
         traceback.print_exception(err)
-    print(f"pyrun: {message}", file=sys.stderr)
-    if g.get("log"):
-        _log_error(g["log"], g.get("log_format", "text"), message)
-    return 1
+    report_line("error", message)
+    return err.exit_status if isinstance(err, PyrunError) else 1
 
 
 def _guess_id(command: str, argv: list[str]) -> str:
     """The container id for the error prefix: the first positional after the command."""
-    if command not in COMMANDS or not COMMANDS[command].args.startswith("<container-id>"):
+    if command not in COMMANDS or not COMMANDS[command].args.startswith("<container-id>") \
+            or COMMANDS[command].flags is None:
         return ""
     try:
         after = argv[argv.index(command) + 1:]
-        _, positional = parse_flags(after, COMMANDS[command].flags + GLOBAL_FLAGS)
+        cmd = COMMANDS[command]
+        _, positional = parse_flags(after, cmd.flags + GLOBAL_FLAGS,
+                                    interspersed=cmd.interspersed)
     except (UsageError, ValueError):
         return ""
     return positional[0] if positional else ""
 
 
-def _log_error(path: str, fmt: str, message: str) -> None:
-    """containerd's shim reads the last error from --log (JSON with --log-format json)."""
-    import time
+def _configure_log(g: dict) -> None:
+    """--log FILE and --log-format text|json (runc's: containerd reads the last error-level
+    line back from the file)."""
+    from pyrun.errors import configure_log
 
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    if fmt == "json":
-        import json
-
-        line = json.dumps({"level": "error", "msg": message, "time": stamp})
-    else:
-        line = f'time="{stamp}" level=error msg="{message}"'
-    try:
-        with open(path, "a") as f:
-            f.write(line + "\n")
-    except OSError:
-        pass
+    fmt = g["log_format"]
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--log-format {fmt!r}: expected text or json")
+    configure_log(g.get("log"), fmt)
 
 
 def print_version() -> None:

@@ -50,8 +50,11 @@ def cmd_create(g, o, args):
     _warm_up_cgroups()
     from pyrun.runtime.create import create
 
-    create(g["root"], _one_id(args), _create_options(g, o, detached=True))
-    return 0
+    def go(container_id):
+        create(g["root"], container_id, _create_options(g, o, detached=True))
+        return 0
+
+    return _with_bundle_or_id(g, o, args, go, announce=True)
 
 
 def cmd_run(g, o, args):
@@ -59,8 +62,41 @@ def cmd_run(g, o, args):
     from pyrun.runtime.run import run
 
     detach = o.get("detach", False)
-    return run(g["root"], _one_id(args), _create_options(g, o, detached=detach), detach=detach,
-               keep=o.get("keep", False))
+
+    def go(container_id):
+        return run(g["root"], container_id, _create_options(g, o, detached=detach),
+                   detach=detach, keep=o.get("keep", False))
+
+    return _with_bundle_or_id(g, o, args, go, announce=detach)
+
+
+def _with_bundle_or_id(g, o, args, go, announce: bool) -> int:
+    """runc's `create|run [-b BUNDLE] ID`, and pyrun's `run BUNDLE_DIR`: an argument that
+    is a directory holding a config.json is the bundle (an id never has a '/'; a bare
+    name only when the current directory is no bundle itself), and the id comes from the
+    directory's name, made unique if taken, and printed when pyrun returns before the
+    container ends."""
+    arg = _one_id(args)
+    if "bundle" in o or not _is_bundle(arg) or ("/" not in arg and _is_bundle(".")):
+        return go(arg)
+    from pyrun.state import ContainerExists, id_from_name
+
+    o["bundle"] = arg
+    base = id_from_name(os.path.basename(os.path.realpath(arg)))
+    for n in range(1, 1000):
+        container_id = base if n == 1 else f"{base}-{n}"
+        try:
+            status = go(container_id)
+        except ContainerExists:
+            continue
+        if announce:
+            print(container_id)
+        return status
+    raise UsageError(f"no free container id like {base!r}: pass one (-b {arg} ID)")
+
+
+def _is_bundle(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "config.json"))
 
 
 def cmd_start(g, o, args):
@@ -87,7 +123,7 @@ def cmd_list(g, o, args):
     if o.get("quiet"):
         print("\n".join(e["id"] for e in entries))
     elif fmt == "json":
-        print(json.dumps(entries))
+        print(json.dumps(entries, separators=(",", ":")))  # runc's: compact
     elif fmt == "table":
         print(format_table(entries))
     else:
@@ -150,7 +186,8 @@ def cmd_update(g, o, args):
 
     container_id = _one_id(args)
     open_container(g["root"], container_id)  # an unknown id: "does not exist" first
-    changes = read_resources_json(o["resources"]) if "resources" in o else Resources()
+    changes, devices = read_resources_json(o["resources"]) if "resources" in o else \
+        (Resources(), None)
     for name, field, kind in UPDATE_RESOURCE_FLAGS:
         if field in o:
             text = o[field]
@@ -163,19 +200,18 @@ def cmd_update(g, o, args):
             else:
                 value = text
             setattr(changes, field, value)
-    if changes.is_empty():
+    if changes.is_empty() and devices is None:
         raise UsageError("update: nothing to change (see pyrun update --help)")
-    update(g["root"], container_id, changes)
+    update(g["root"], container_id, changes, devices)
     return 0
 
 
 def cmd_exec(g, o, args):
-    from pyrun.errors import NotSupportedYet
+    from pyrun.errors import NotSupportedYet, PyrunError
     from pyrun.runtime.exec import ExecOptions, exec_in
 
-    for flag in ("process_label", "apparmor", "cgroup"):
-        if flag in o:
-            raise NotSupportedYet(f"exec --{flag.replace('_', '-')}")
+    if "cgroup" in o:
+        raise NotSupportedYet("exec --cgroup")
     if not args:
         raise UsageError("exec takes <container-id> <command> [args...]")
     fds = o.get("preserve_fds", "0")
@@ -186,8 +222,28 @@ def cmd_exec(g, o, args):
         user=o.get("user"), additional_gids=o.get("additional_gids", []),
         caps=o.get("cap", []), no_new_privs=o.get("no_new_privs", False),
         tty=o.get("tty", False), console_socket=o.get("console_socket"),
-        detach=o.get("detach", False), pid_file=o.get("pid_file"), preserve_fds=int(fds))
-    return exec_in(g["root"], args[0], opts)
+        detach=o.get("detach", False), pid_file=o.get("pid_file"), preserve_fds=int(fds),
+        apparmor=o.get("apparmor"), process_label=o.get("process_label"),
+        ignore_paused=o.get("ignore_paused", False))
+    try:
+        return exec_in(g["root"], args[0], opts)
+    except PyrunError as e:
+        e.exit_status = EXEC_FAILED  # the process never ran: not a status of its own
+        raise
+    except OSError as e:
+        err = PyrunError("exec failed", e.strerror or str(e))
+        err.exit_status = EXEC_FAILED
+        raise err from None
+
+
+# runc's status when exec fails before the process runs, told apart from the process's own.
+EXEC_FAILED = 255
+
+
+def cmd_checkpoint_restore(g, o, args):
+    from pyrun.errors import NotSupportedYet
+
+    raise NotSupportedYet("checkpoint and restore (CRIU)")
 
 
 def cmd_features(g, o, args):
@@ -202,6 +258,7 @@ HANDLERS = {
     "state": cmd_state, "list": cmd_list, "kill": cmd_kill, "delete": cmd_delete,
     "pause": cmd_pause, "resume": cmd_resume, "ps": cmd_ps, "events": cmd_events,
     "update": cmd_update, "exec": cmd_exec, "features": cmd_features,
+    "checkpoint": cmd_checkpoint_restore, "restore": cmd_checkpoint_restore,
 }
 
 

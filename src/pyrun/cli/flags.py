@@ -73,21 +73,25 @@ EXEC_FLAGS = [
     Flag("detach,d", "detach", None, "return once the process has started"),
     Flag("pid-file", "pid_file", "FILE", "write the process's pid to FILE"),
     Flag("preserve-fds", "preserve_fds", "N", "pass N extra fds (3..3+N-1)"),
-    Flag("process-label", "process_label", "LABEL", "SELinux label (not supported yet)"),
-    Flag("apparmor", "apparmor", "PROFILE", "AppArmor profile (not supported yet)"),
+    Flag("process-label", "process_label", "LABEL", "SELinux label of the process"),
+    Flag("apparmor", "apparmor", "PROFILE", "AppArmor profile of the process"),
     Flag("cgroup", "cgroup", "PATH", "a sub-cgroup (not supported yet)"),
-    Flag("ignore-paused", "ignore_paused", None, "accepted for runc compatibility"),
+    Flag("ignore-paused", "ignore_paused", None, "exec in a paused container: the process "
+         "runs once it is resumed"),
 ]
 
 
 class Command:
-    __slots__ = ("args", "flags", "name", "summary")
+    __slots__ = ("args", "flags", "name", "summary", "interspersed")
 
-    def __init__(self, name, summary, args="<container-id>", flags=()):
+    def __init__(self, name, summary, args="<container-id>", flags=(), interspersed=True):
         self.name = name
         self.summary = summary
         self.args = args
-        self.flags = list(flags)
+        self.flags = None if flags is None else list(flags)  # None: any (not parsed)
+        # Flags may follow the id, as in runc; not for exec and ps, whose arguments after
+        # the id are another program's (runc's SkipArgReorder).
+        self.interspersed = interspersed
 
 
 COMMANDS = {c.name: c for c in [
@@ -109,9 +113,10 @@ COMMANDS = {c.name: c for c in [
     Command("delete", "delete a container", flags=[
         Flag("force,f", "force", None, "kill a running container first")]),
     Command("exec", "run a process in a container", "<container-id> <command> [args...]",
-            EXEC_FLAGS),
+            EXEC_FLAGS, interspersed=False),
     Command("ps", "list a container's processes", "<container-id> [ps options]", [
-        Flag("format,f", "format", "FORMAT", "table (default: the host's ps) or json")]),
+        Flag("format,f", "format", "FORMAT", "table (default: the host's ps) or json")],
+        interspersed=False),
     Command("pause", "freeze a container's processes"),
     Command("resume", "thaw a paused container"),
     Command("events", "show a container's events and statistics", flags=[
@@ -119,42 +124,60 @@ COMMANDS = {c.name: c for c in [
         Flag("interval", "interval", "DURATION", "between statistics (default 5s)")]),
     Command("update", "change a container's resource limits", flags=UPDATE_FLAGS),
     Command("features", "show what this runtime supports", ""),
+    # runc's, answered so that an engine that asks gets a clear no, whatever its flags
+    Command("checkpoint", "not supported: checkpoint a container (CRIU)", flags=None),
+    Command("restore", "not supported: restore a container (CRIU)", flags=None),
 ]}
 
 
-def parse_flags(argv: list[str], flags: list[Flag]) -> tuple[dict, list[str]]:
-    """Flags up to the first positional argument (or `--`); the rest is positional."""
+def parse_flags(argv: list[str], flags: list[Flag], *,
+                interspersed: bool = False) -> tuple[dict, list[str]]:
+    """Flags and positional arguments. Flags end at `--`; without `interspersed` also at
+    the first positional argument (the global flags; `exec` and `ps`, whose arguments
+    after the id are a command's), with it they may come after positional ones too, as
+    runc takes them for its other commands (urfave/cli's argument reordering)."""
     by_name = {name: f for f in flags for name in f.names}
     values: dict = {}
+    positional: list[str] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
         if arg == "--":
-            i += 1
+            positional += argv[i + 1:]
             break
         if not arg.startswith("-") or arg == "-":
-            break
-        name, eq, inline = arg.lstrip("-").partition("=")
-        flag = by_name.get(name)
-        if flag is None:
-            raise UsageError(f"flag provided but not defined: {arg}")
-        if flag.value is None:
-            if eq and inline not in ("true", "false"):
-                raise UsageError(f"invalid boolean value {inline!r} for {arg}")
-            values[flag.dest] = inline != "false"
+            if not interspersed:
+                positional += argv[i:]
+                break
+            positional.append(arg)
             i += 1
             continue
-        if not eq:
-            i += 1
-            if i >= len(argv):
-                raise UsageError(f"flag needs an argument: {arg}")
-            inline = argv[i]
-        if flag.multi:
-            values.setdefault(flag.dest, []).append(inline)
-        else:
-            values[flag.dest] = inline
+        i = _take_flag(argv, i, by_name, values)
+    return values, positional
+
+
+def _take_flag(argv: list[str], i: int, by_name: dict, values: dict) -> int:
+    """Parse the flag at argv[i] into `values`; returns the index after it (and its value)."""
+    arg = argv[i]
+    name, eq, inline = arg.lstrip("-").partition("=")
+    flag = by_name.get(name)
+    if flag is None:
+        raise UsageError(f"flag provided but not defined: {arg}")
+    if flag.value is None:
+        if eq and inline not in ("true", "false"):
+            raise UsageError(f"invalid boolean value {inline!r} for {arg}")
+        values[flag.dest] = inline != "false"
+        return i + 1
+    if not eq:
         i += 1
-    return values, argv[i:]
+        if i >= len(argv):
+            raise UsageError(f"flag needs an argument: {arg}")
+        inline = argv[i]
+    if flag.multi:
+        values.setdefault(flag.dest, []).append(inline)
+    else:
+        values[flag.dest] = inline
+    return i + 1
 
 
 def usage() -> str:

@@ -5,7 +5,8 @@ The device nodes a container's /dev holds, and the device allow-list of its cgro
 config without rules still gets a deny-all with these few exceptions.
 """
 
-from pyrun.config.model import Config, Device, DeviceRule
+from pyrun.config.model import Config
+from pyrun.config.model_linux import Device, DeviceRule
 from pyrun.errors import NotSupportedYet
 
 # The nodes the runtime spec says every container has (config-linux.md, "Default Devices").
@@ -46,11 +47,15 @@ def effective_rules(configured: list[DeviceRule], created: list[tuple[str, int, 
     return rules
 
 
+def created_nodes(cfg: Config) -> list[tuple[str, int, int]]:
+    """(type, major, minor) of the device nodes the config makes (fifos need no rule)."""
+    return [("b" if d.type == "b" else "c", d.major, d.minor)
+            for d in cfg.linux.devices if d.type != "p"]
+
+
 def device_allow_list(cfg: Config) -> list[DeviceRule]:
     """The container's allow-list: its rules, runc's defaults, and the nodes it creates."""
-    created = [("b" if d.type == "b" else "c", d.major, d.minor)
-               for d in cfg.linux.devices if d.type != "p"]
-    return effective_rules(cfg.linux.device_rules, created)
+    return effective_rules(cfg.linux.device_rules, created_nodes(cfg))
 
 
 def dev_nodes(cfg: Config) -> list[Device]:
@@ -69,7 +74,7 @@ def default_spec(rootless: bool = False) -> dict:
     return {
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": False,
+            "terminal": True,
             "user": {"uid": 0, "gid": 0},
             "args": ["sh"],
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -99,8 +104,7 @@ def default_spec(rootless: bool = False) -> dict:
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
         ],
         "linux": {
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount",
-                                                 "cgroup")],
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
                             "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
                             "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],

@@ -39,7 +39,10 @@ def obj(path, value) -> dict:
 
 
 def string(path, value) -> str:
-    return expect(path, value, isinstance(value, str), "a string")
+    expect(path, value, isinstance(value, str), "a string")
+    if "\x00" in value:  # valid JSON, but no path, argument or name can hold one
+        fail(path, "contains a NUL character")
+    return value
 
 
 def boolean(path, value) -> bool:
@@ -78,8 +81,14 @@ def absolute(path, value) -> str:
     return value
 
 
-def opt_int(path, obj, key, lo=None, hi=None):
-    return None if obj.get(key) is None else integer(f"{path}.{key}", obj[key], lo, hi)
+def opt_int(path, obj, key, lo=None, hi=None, zero_is_unset=False):
+    """An optional integer: None when absent (or null). With `zero_is_unset`, 0 is read
+    as absent too, as runc reads the resources whose 0 means "not set" (dockerd writes
+    `cpu.shares: 0` and `blockIO.weight: 0` into every config)."""
+    value = obj.get(key)
+    if value is None or (zero_is_unset and value == 0 and not isinstance(value, bool)):
+        return None
+    return integer(f"{path}.{key}", value, lo, hi)
 
 
 def opt_str(path, obj, key):

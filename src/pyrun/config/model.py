@@ -1,4 +1,5 @@
-"""The OCI config as plain objects: every type of config.json, and nothing else.
+"""The OCI config as plain objects: every type of config.json, and nothing else (those of
+the `linux` section in model_linux.py).
 
 Pure data: no parsing (config.parse), no kernel calls (pyrun.linux). The kernel modules
 take these objects (or plain values) without importing this module: they read attributes
@@ -7,6 +8,8 @@ by the names defined here.
 Plain classes with __slots__: cheap to import (dataclasses pulls in inspect, ~10 ms on
 every `pyrun run`).
 """
+
+from pyrun.config.model_linux import Linux
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 RLIMIT_NAMES = (
@@ -77,6 +80,43 @@ class Rlimit:
         self.hard = hard
 
 
+class IOPriority:
+    """process.ioPriority (ioprio_set(2)): class IOPRIO_CLASS_RT, _BE or _IDLE, 0..7."""
+
+    __slots__ = ("io_class", "priority")
+
+    def __init__(self, io_class: str, priority: int):
+        self.io_class = io_class
+        self.priority = priority
+
+
+class Scheduler:
+    """process.scheduler (sched_setattr(2)): policy SCHED_*, and what that policy reads."""
+
+    __slots__ = ("policy", "nice", "priority", "flags", "runtime", "deadline", "period")
+
+    def __init__(self, policy: str, nice=0, priority=0, flags=(), runtime=0, deadline=0,
+                 period=0):
+        self.policy = policy
+        self.nice = nice
+        self.priority = priority
+        self.flags = list(flags)
+        self.runtime = runtime
+        self.deadline = deadline
+        self.period = period
+
+
+class CPUAffinity:
+    """process.execCPUAffinity: CPU lists ("0-3,7") for a process pyrun starts in a
+    running container, before (`initial`) and after (`final`) it joins its cgroup."""
+
+    __slots__ = ("initial", "final")
+
+    def __init__(self, initial: str = "", final: str = ""):
+        self.initial = initial
+        self.final = final
+
+
 class Process:
     __slots__ = (
         "apparmor_profile",
@@ -85,9 +125,12 @@ class Process:
         "console_size",
         "cwd",
         "env",
+        "exec_cpu_affinity",
+        "io_priority",
         "no_new_privileges",
         "oom_score_adj",
         "rlimits",
+        "scheduler",
         "selinux_label",
         "terminal",
         "user",
@@ -95,7 +138,8 @@ class Process:
 
     def __init__(self, args, env=(), cwd="/", user=None, terminal=False, console_size=None,
                  capabilities=None, rlimits=(), no_new_privileges=False, oom_score_adj=None,
-                 apparmor_profile="", selinux_label=""):
+                 apparmor_profile="", selinux_label="", io_priority=None, scheduler=None,
+                 exec_cpu_affinity=None):
         self.args = list(args)
         self.env = list(env)
         self.cwd = cwd
@@ -109,99 +153,15 @@ class Process:
         self.oom_score_adj = oom_score_adj
         self.apparmor_profile = apparmor_profile
         self.selinux_label = selinux_label
+        self.io_priority: IOPriority | None = io_priority
+        self.scheduler: Scheduler | None = scheduler
+        self.exec_cpu_affinity: CPUAffinity | None = exec_cpu_affinity
 
     def capability_numbers(self) -> dict[str, set[int]]:
         """{set name: capability numbers}, every set present (empty when not given)."""
         given = self.capabilities or {}
         return {name: {capability_number(c) for c in given.get(name, [])}
                 for name in CAPABILITY_SETS}
-
-
-class Namespace:
-    __slots__ = ("path", "type")
-
-    def __init__(self, type: str, path: str = ""):
-        self.type = type
-        self.path = path
-
-
-class Device:
-    """A node in the container's /dev: kind c (char), b (block), u (unbuffered char) or
-    p (fifo)."""
-
-    __slots__ = ("file_mode", "gid", "major", "minor", "path", "type", "uid")
-
-    def __init__(self, path, type, major=0, minor=0, file_mode=None, uid=None, gid=None):
-        self.path = path
-        self.type = type
-        self.major = major
-        self.minor = minor
-        self.file_mode = file_mode  # None: 0o666
-        self.uid = uid  # None: 0
-        self.gid = gid
-
-
-class DeviceRule:
-    """One entry of the device allow-list (`linux.resources.devices`): allow or deny;
-    kind 'a' (all), 'c' or 'b'; major/minor None for '*'; access made of 'rwm'."""
-
-    __slots__ = ("allow", "kind", "major", "minor", "access")
-
-    def __init__(self, allow: bool, kind: str = "a", major=None, minor=None, access="rwm"):
-        self.allow = allow
-        self.kind = kind
-        self.major = major
-        self.minor = minor
-        self.access = access
-
-    def __repr__(self):
-        nums = f" {'*' if self.major is None else self.major}:" \
-               f"{'*' if self.minor is None else self.minor}" if self.kind != "a" else ""
-        return f"{'allow' if self.allow else 'deny'} {self.kind}{nums} {self.access}"
-
-
-class ThrottleDevice:
-    __slots__ = ("major", "minor", "rate")
-
-    def __init__(self, major: int, minor: int, rate: int):
-        self.major = major
-        self.minor = minor
-        self.rate = rate
-
-
-class WeightDevice:
-    __slots__ = ("major", "minor", "weight", "leaf_weight")
-
-    def __init__(self, major: int, minor: int, weight=None, leaf_weight=None):
-        self.major = major
-        self.minor = minor
-        self.weight = weight
-        self.leaf_weight = leaf_weight
-
-
-class Resources:
-    """`linux.resources` (or `pyrun update`), less the device rules. Fields hold OCI's
-    values; None means "leave as it is"."""
-
-    __slots__ = (
-        "memory_limit", "memory_reservation", "memory_swap", "memory_swappiness",
-        "memory_disable_oom_killer",
-        "cpu_shares", "cpu_quota", "cpu_period", "cpu_realtime_runtime", "cpu_realtime_period",
-        "cpu_cpus", "cpu_mems", "cpu_idle",
-        "pids_limit",
-        "blkio_weight", "blkio_leaf_weight", "blkio_weight_devices", "throttle_read_bps",
-        "throttle_write_bps", "throttle_read_iops", "throttle_write_iops",
-        "hugepage_limits", "unified",
-    )
-
-    def __init__(self, **values):
-        for name in self.__slots__:
-            setattr(self, name, values.pop(name, None))
-        if values:
-            raise TypeError(f"unknown resources: {sorted(values)}")
-
-    def is_empty(self) -> bool:
-        return all(getattr(self, name) in (None, [], {}) for name in self.__slots__)
 
 
 class Hook:
@@ -220,54 +180,6 @@ class Hook:
                f"timeout={self.timeout!r})"
 
 
-class Linux:
-    __slots__ = (
-        "cgroups_path",
-        "device_rules",
-        "devices",
-        "gid_mappings",
-        "intel_rdt",
-        "masked_paths",
-        "mount_label",
-        "namespaces",
-        "personality",
-        "readonly_paths",
-        "resources",
-        "rootfs_propagation",
-        "seccomp",
-        "sysctl",
-        "uid_mappings",
-    )
-
-    def __init__(self):
-        self.namespaces: list[Namespace] = []
-        self.devices: list[Device] = []
-        self.masked_paths: list[str] = []
-        self.readonly_paths: list[str] = []
-        self.rootfs_propagation = ""
-        self.sysctl: dict[str, str] = {}
-        self.cgroups_path = ""
-        self.resources = Resources()
-        self.device_rules: list[DeviceRule] = []
-        self.seccomp = None
-        self.uid_mappings: list = []
-        self.gid_mappings: list = []
-        self.personality = None
-        self.mount_label = ""
-        self.intel_rdt = None
-
-    def namespace(self, type: str) -> Namespace | None:
-        for ns in self.namespaces:
-            if ns.type == type:
-                return ns
-        return None
-
-    def owns(self, type: str) -> bool:
-        """The container gets a new namespace of this type (listed, without a path)."""
-        ns = self.namespace(type)
-        return ns is not None and not ns.path
-
-
 class Config:
     __slots__ = (
         "annotations",
@@ -282,6 +194,7 @@ class Config:
         "process",
         "process_json",
         "root",
+        "seccomp_json",
     )
 
     def __init__(self, bundle: str):
@@ -295,5 +208,6 @@ class Config:
         self.domainname = ""
         self.hooks: dict[str, list[Hook]] = {}
         self.hooks_json: dict = {}  # kept in state.json: start and delete run some
+        self.seccomp_json: dict | None = None  # kept in state.json: exec loads it too
         self.annotations: dict[str, str] = {}
         self.linux = Linux()

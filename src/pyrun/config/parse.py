@@ -8,12 +8,11 @@ specification asks. Fields that later work will implement are refused with a cle
 """
 
 import os
+import stat
 
 from pyrun import fastjson
 from pyrun.config.fields import (
-    UINT32_MAX,
     absolute,
-    array,
     boolean,
     clean_path,
     each,
@@ -23,24 +22,18 @@ from pyrun.config.fields import (
     obj,
     string,
     strings,
-    unique_type,
 )
-from pyrun.config.linux import parse_linux
+from pyrun.config.linux import is_mapped, parse_linux
 from pyrun.config.model import (
-    CAPABILITY_NUMBERS,
-    CAPABILITY_SETS,
     HOOK_NAMES,
-    RLIMIT_NAMES,
     Config,
     Hook,
     Linux,
     Mount,
-    Process,
-    Rlimit,
     Root,
-    User,
 )
-from pyrun.errors import ConfigError, NotSupportedYet, warn
+from pyrun.config.process import parse_process
+from pyrun.errors import ConfigError, NotSupportedYet
 
 
 def parse(doc, bundle: str, *, need_process: bool = True) -> Config:
@@ -64,25 +57,58 @@ def parse(doc, bundle: str, *, need_process: bool = True) -> Config:
     annotations = obj("annotations", doc.get("annotations", {}))
     cfg.annotations = {k: string(f"annotations.{k}", v) for k, v in annotations.items()}
     cfg.linux = parse_linux(doc.get("linux", {}))
+    if cfg.linux.seccomp is not None:
+        cfg.seccomp_json = doc["linux"]["seccomp"]
     _check_coherence(cfg)
     return cfg
 
 
+MAX_CONFIG_BYTES = 8 << 20  # Docker's and podman's configs are tens of kilobytes
+
+
 def load(bundle: str, *, need_process: bool = True) -> Config:
-    """Read and validate `<bundle>/config.json`."""
+    """Read and validate `<bundle>/config.json`: a regular file of at most 8 MiB (a fifo
+    would hang pyrun, /dev/zero grow it until it dies)."""
     path = os.path.join(bundle, "config.json")
+    doc = parse_json(_read_bounded(path), "config.json")
+    return parse(doc, bundle, need_process=need_process)
+
+
+def _read_bounded(path: str) -> bytes:
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        # O_NONBLOCK: opening a fifo does not wait for a writer (and it is refused next)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ConfigError(path, "no such file (is --bundle right?)") from None
     except OSError as e:
         raise ConfigError(path, e.strerror or str(e)) from None
     try:
-        doc = fastjson.loads(raw)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(path, "not a regular file")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(path, f"larger than {MAX_CONFIG_BYTES >> 20} MiB")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_CONFIG_BYTES:  # grew while we read
+                raise ConfigError(path, f"larger than {MAX_CONFIG_BYTES >> 20} MiB")
+        return b"".join(chunks)
+    except OSError as e:
+        raise ConfigError(path, e.strerror or str(e)) from None
+    finally:
+        os.close(fd)
+
+
+def parse_json(raw: bytes, what: str):
+    """JSON text to Python values; an error names `what` (a file, a flag)."""
+    try:
+        return fastjson.loads(raw)
+    except RecursionError:
+        raise ConfigError(what, "nested too deeply to parse") from None
     except (ValueError, UnicodeDecodeError) as e:
-        raise ConfigError("config.json", f"not valid JSON: {e}") from None
-    return parse(doc, bundle, need_process=need_process)
+        raise ConfigError(what, f"not valid JSON: {e}") from None
 
 
 def _root(value, bundle: str) -> Root:
@@ -98,6 +124,12 @@ def _root(value, bundle: str) -> Root:
     if not os.path.isdir(full):
         what = "not a directory" if os.path.exists(full) else "no such directory"
         fail("root.path", f"{full}: {what}")
+    # As runc ("invalid rootfs"): the rootfs is the directory named, not where a symlink
+    # leads (out of the bundle, perhaps). Symlinks above the bundle are the host's affair.
+    named = full if os.path.isabs(path) else \
+        os.path.join(os.path.realpath(bundle), os.path.relpath(full, bundle))
+    if os.path.realpath(full) != os.path.normpath(named):
+        fail("root.path", f"{full}: a symlink (to {os.path.realpath(full)}), not a directory")
     return Root(full, boolean("root.readonly", value.get("readonly", False)))
 
 
@@ -115,90 +147,6 @@ def _mount(path: str, value) -> Mount:
         source=string(f"{path}.source", value.get("source", "")),
         options=strings(f"{path}.options", value.get("options", [])),
     )
-
-
-def parse_process(value, path: str = "process") -> Process:
-    """Validate a `process` object (config.json's, or `exec --process` JSON)."""
-    obj(path, value)
-    args = strings(f"{path}.args", value.get("args", []))
-    if not args:
-        fail(f"{path}.args", "must name a program to run")
-    if not args[0]:
-        fail(f"{path}.args[0]", "empty program name")
-    env = strings(f"{path}.env", value.get("env", []))
-    for i, entry in enumerate(env):
-        if "=" not in entry or entry.startswith("="):
-            fail(f"{path}.env[{i}]", f'"{entry}" is not NAME=value')
-    if "cwd" not in value:
-        fail(f"{path}.cwd", "missing")
-    size = value.get("consoleSize")
-    console_size = None
-    if size is not None:
-        obj(f"{path}.consoleSize", size)
-        console_size = (integer(f"{path}.consoleSize.height", size.get("height", 0), 0, 65535),
-                        integer(f"{path}.consoleSize.width", size.get("width", 0), 0, 65535))
-    oom = value.get("oomScoreAdj")
-    return Process(
-        args=args,
-        env=env,
-        cwd=absolute(f"{path}.cwd", value["cwd"]),
-        user=_user(f"{path}.user", value.get("user", {})),
-        terminal=boolean(f"{path}.terminal", value.get("terminal", False)),
-        console_size=console_size,
-        capabilities=parse_capabilities(value.get("capabilities"), f"{path}.capabilities"),
-        rlimits=_rlimits(f"{path}.rlimits", value.get("rlimits", [])),
-        no_new_privileges=boolean(f"{path}.noNewPrivileges", value.get("noNewPrivileges", False)),
-        oom_score_adj=None if oom is None else integer(f"{path}.oomScoreAdj", oom, -1000, 1000),
-        apparmor_profile=string(f"{path}.apparmorProfile", value.get("apparmorProfile", "")),
-        selinux_label=string(f"{path}.selinuxLabel", value.get("selinuxLabel", "")),
-    )
-
-
-def _user(path: str, value) -> User:
-    obj(path, value)
-    umask = value.get("umask")
-    gids = array(f"{path}.additionalGids", value.get("additionalGids", []))
-    if "username" in value:
-        raise NotSupportedYet(f"config.json: {path}.username (Windows only)")
-    return User(
-        uid=integer(f"{path}.uid", value.get("uid", 0), 0, UINT32_MAX),
-        gid=integer(f"{path}.gid", value.get("gid", 0), 0, UINT32_MAX),
-        umask=None if umask is None else integer(f"{path}.umask", umask, 0, 0o7777),
-        additional_gids=[integer(f"{path}.additionalGids[{i}]", g, 0, UINT32_MAX)
-                         for i, g in enumerate(gids)],
-    )
-
-
-def parse_capabilities(value, path: str = "process.capabilities") -> dict | None:
-    """Unknown names are dropped with a warning: the spec says runtimes SHOULD NOT fail
-    on capabilities they cannot grant, and MUST log them."""
-    if value is None:
-        return None
-    obj(path, value)
-    caps = {}
-    for name in CAPABILITY_SETS:
-        known = []
-        for i, cap in enumerate(strings(f"{path}.{name}", value.get(name, []))):
-            if cap.upper().startswith("CAP_") and cap[4:].upper() in CAPABILITY_NUMBERS:
-                known.append(cap.upper())
-            else:
-                warn(f'config.json: {path}.{name}[{i}]: unknown capability "{cap}" ignored')
-        caps[name] = known
-    return caps
-
-
-def _rlimits(path: str, value) -> list[Rlimit]:
-    seen = set()
-    limits = []
-    for i, item in enumerate(array(path, value)):
-        where = f"{path}[{i}]"
-        kind = unique_type(where, item, RLIMIT_NAMES, seen, "rlimit")
-        soft = integer(f"{where}.soft", item.get("soft"), 0, 2**64 - 1)
-        hard = integer(f"{where}.hard", item.get("hard"), 0, 2**64 - 1)
-        if soft > hard:
-            fail(where, f"{kind}: soft limit {soft} is above hard limit {hard}")
-        limits.append(Rlimit(kind, soft, hard))
-    return limits
 
 
 def parse_hooks(value, path: str = "hooks") -> dict[str, list[Hook]]:
@@ -235,20 +183,44 @@ def _check_coherence(cfg: Config) -> None:
     mount_ns = lx.namespace("mount")
     if mount_ns is None or mount_ns.path:
         _refuse_mount_changes(cfg)
-    if lx.uid_mappings or lx.gid_mappings or lx.namespace("user"):
-        raise NotSupportedYet("config.json: linux.namespaces: user namespaces")
-    if lx.namespace("time"):
-        raise NotSupportedYet("config.json: linux.namespaces: time namespace")
-    if lx.seccomp is not None:
-        raise NotSupportedYet("config.json: linux.seccomp")
-    if lx.personality is not None:
-        raise NotSupportedYet("config.json: linux.personality")
+    _check_user_namespace(cfg)
+    if lx.time_offsets and not lx.owns("time"):
+        fail("linux.timeOffsets", 'needs a new time namespace (add {"type": "time"} to '
+                                  "linux.namespaces)")
     if lx.intel_rdt is not None:
         raise NotSupportedYet("config.json: linux.intelRdt")
-    if cfg.process and cfg.process.apparmor_profile:
-        raise NotSupportedYet("config.json: process.apparmorProfile")
-    if (cfg.process and cfg.process.selinux_label) or lx.mount_label:
-        raise NotSupportedYet("config.json: SELinux labels")
+
+
+def _check_user_namespace(cfg: Config) -> None:
+    """runc's rules: mappings need a user namespace and a new one needs mappings; the
+    process's ids must be mapped, or the switch to them fails with a bare EINVAL."""
+    lx = cfg.linux
+    user = lx.namespace("user")
+    mappings = lx.uid_mappings or lx.gid_mappings
+    if mappings and user is None:
+        fail("linux.uidMappings", 'needs a user namespace (add {"type": "user"} to '
+                                  "linux.namespaces)")
+    if user is None:
+        return
+    if user.path:
+        if mappings:
+            fail("linux.uidMappings", "the joined user namespace (linux.namespaces) has "
+                                      "its own mappings: give none")
+        return
+    for field, given in (("linux.uidMappings", lx.uid_mappings),
+                         ("linux.gidMappings", lx.gid_mappings)):
+        if not given:
+            fail(field, "a new user namespace needs mappings")
+    if cfg.process is None:
+        return
+    u = cfg.process.user
+    checks = [("process.user.uid", u.uid, lx.uid_mappings, "linux.uidMappings"),
+              ("process.user.gid", u.gid, lx.gid_mappings, "linux.gidMappings")]
+    checks += [(f"process.user.additionalGids[{i}]", gid, lx.gid_mappings,
+                "linux.gidMappings") for i, gid in enumerate(u.additional_gids)]
+    for field, wanted, given, mapped_by in checks:
+        if not is_mapped(given, wanted):
+            fail(field, f"{wanted} is not mapped by {mapped_by}")
 
 
 def _refuse_mount_changes(cfg: Config) -> None:

@@ -64,7 +64,8 @@ def run_container_init(cfg: Config, chan: Channel, opts: InitOptions, sc=real_sy
     gate.wait()
     program = process.find_program(cfg.process)
     process.prepare_process(cfg.process, new_keyring=not opts.no_new_keyring,
-                            preserve_fds=opts.preserve_fds, sc=sc)
+                            preserve_fds=opts.preserve_fds, chan=chan, seccomp=opts.seccomp,
+                            personality=cfg.linux.personality, sc=sc)
     chan.send_created()
     started = wait_for_start(opts.fifo_fd, opts.host_proc_fd)
     hooks.run_start_hooks(cfg, hook_state, started)

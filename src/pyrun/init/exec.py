@@ -8,17 +8,18 @@
 
 import os
 
-from pyrun.config import Process
+from pyrun.config import Process, cpu_set
 from pyrun.errors import wrap
 from pyrun.init import process
 from pyrun.init.common import report_and_exit
-from pyrun.linux import namespaces
+from pyrun.linux import execution, namespaces, userns
 from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.sync import Channel
 
 
 def exec_intermediate(chan: Channel, ns_fds: list[tuple[str, int]], proc: Process,
-                      preserve_fds: int, close_fds: list[int], sc=real_syscalls):
+                      preserve_fds: int, close_fds: list[int], seccomp=None,
+                      sc=real_syscalls):
     """Runs in the exec command's fork; never returns. It never joins the cgroup itself:
     pyrun moves it in from outside, since joining a frozen cgroup would stop it for good."""
     try:
@@ -28,24 +29,35 @@ def exec_intermediate(chan: Channel, ns_fds: list[tuple[str, int]], proc: Proces
         for kind, fd in ns_fds:
             with wrap(f"join the container's {kind} namespace"):
                 namespaces.join([(kind, fd)], sc)
+        if any(kind == "user" for kind, _ in ns_fds):
+            with wrap("become root in the container's user namespace"):
+                userns.become_root(sc)
         pid = os.fork()
         if pid == 0:
-            exec_process(chan, proc, preserve_fds, sc)
+            exec_process(chan, proc, preserve_fds, seccomp, sc)
         chan.send_pid(pid)
         os._exit(0)
     except BaseException as e:
         report_and_exit(chan, e)
 
 
-def exec_process(chan: Channel, proc: Process, preserve_fds: int, sc=real_syscalls):
-    """The exec'd process: the container's process settings, then execve. Never returns;
-    the channel closes at execve (close-on-exec), which tells pyrun it worked."""
+def exec_process(chan: Channel, proc: Process, preserve_fds: int, seccomp=None,
+                 sc=real_syscalls):
+    """The exec'd process: the container's process settings (its seccomp filter too),
+    then execve. Never returns; the channel closes at execve (close-on-exec), which tells
+    pyrun it worked."""
     try:
         sc.setsid()
+        affinity = proc.exec_cpu_affinity
+        if affinity and affinity.final:  # in the container's cgroup now
+            with wrap("set execCPUAffinity.final"):
+                execution.set_cpus(0, cpu_set("process.execCPUAffinity.final",
+                                              affinity.final), sc)
         if proc.terminal:
             process.open_terminal(proc, chan, sc)
         program = process.find_program(proc)
-        process.prepare_process(proc, new_keyring=False, preserve_fds=preserve_fds, sc=sc)
+        process.prepare_process(proc, new_keyring=False, preserve_fds=preserve_fds,
+                                chan=chan, seccomp=seccomp, sc=sc)
         process.exec_program(program, proc, sc)
     except BaseException as e:
         report_and_exit(chan, e)

@@ -24,7 +24,7 @@ def run_create_hooks(cfg: Config, gate, chan: Channel):
     hooks.preload()  # startContainer runs after pivot_root, where the stdlib is out of reach
     gate.wait()
     state = chan.request_runtime_hooks()
-    _run(cfg, "createContainer", state)
+    _run(cfg, "createContainer", state, cwd=cfg.root.path)  # runc's: in the rootfs
     return state
 
 
@@ -40,9 +40,9 @@ def run_start_hooks(cfg: Config, hook_state, fifo_fd: int) -> None:
         raise
 
 
-def _run(cfg: Config, name: str, hook_state: dict) -> None:
+def _run(cfg: Config, name: str, hook_state: dict, cwd: str | None = None) -> None:
     entries = cfg.hooks.get(name)
     if entries:
         from pyrun.linux import hooks
 
-        hooks.run_hooks(entries, hook_state, name=name)
+        hooks.run_hooks(entries, hook_state, name=name, cwd=cwd)

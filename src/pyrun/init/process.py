@@ -6,7 +6,7 @@ import os
 
 from pyrun.config import Process
 from pyrun.errors import PyrunError, wrap
-from pyrun.linux import capabilities, rlimits, tty, user
+from pyrun.linux import capabilities, execution, lsm, rlimits, tty, user
 from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.sync import Channel
 
@@ -37,10 +37,14 @@ def open_terminal(proc: Process, chan: Channel, sc=real_syscalls, console=False)
 
 
 def prepare_process(proc: Process, *, new_keyring: bool, preserve_fds: int,
+                    chan: Channel | None = None, seccomp=None, personality=None,
                     sc=real_syscalls) -> None:
-    """Limits, identity and privileges, in the only order that works: what needs root
-    first (rlimits, oom_score_adj, keyring, bounding set), then the uid switch keeping
-    capabilities, then the final capability sets and no_new_privs."""
+    """Limits, identity and privileges, in the only order that works (runc's): what
+    needs root first (rlimits, oom_score_adj, keyring, scheduling, the labels of the next
+    execve); the seccomp filter here if it may not rely on no_new_privs (loading it then
+    needs CAP_SYS_ADMIN); the bounding set, the uid switch keeping capabilities, the
+    final capability sets and no_new_privs; else the filter last, as close to execve as
+    can be, so that it filters as few of pyrun's own calls as possible."""
     for limit in proc.rlimits:
         with wrap(f"set {limit.type}"):
             rlimits.set_limit(limit.type, limit.soft, limit.hard, sc)
@@ -50,16 +54,24 @@ def prepare_process(proc: Process, *, new_keyring: bool, preserve_fds: int,
     if new_keyring:
         with wrap("join a new session keyring"):
             _new_session_keyring(sc)
+    set_execution(proc, personality, sc)
+    set_lsm_labels(proc, sc)
+    if not proc.no_new_privileges:
+        load_seccomp(seccomp, chan, sc)
     caps = proc.capability_numbers()
     with wrap("drop bounding capabilities"):
         capabilities.drop_bounding(caps["bounding"], sc)
+    # The cwd while still root (a directory only root may enter), and again as the
+    # container's user if root may not (a volume chowned to that user), as runc.
+    entered = _enter_cwd(proc.cwd, sc)
     u = proc.user
     with wrap(f"switch to uid {u.uid} gid {u.gid}"):
         capabilities.set_keepcaps(True, sc)
         user.switch(u.uid, u.gid, u.additional_gids, sc)
         capabilities.set_keepcaps(False, sc)
-    with wrap(f"chdir {proc.cwd}"):
-        sc.chdir(proc.cwd)
+    if not entered:
+        with wrap(f"chdir {proc.cwd}"):
+            sc.chdir(proc.cwd)
     with wrap("set capabilities"):
         capabilities.set_process_caps(caps["effective"], caps["permitted"],
                                       caps["inheritable"], sc)
@@ -67,8 +79,58 @@ def prepare_process(proc: Process, *, new_keyring: bool, preserve_fds: int,
     if proc.no_new_privileges:
         with wrap("set no_new_privs"):
             capabilities.set_no_new_privs(sc)
+        load_seccomp(seccomp, chan, sc)
     sc.umask(DEFAULT_UMASK if u.umask is None else u.umask)
     keep_only_fds(3 + preserve_fds)
+
+
+def _enter_cwd(cwd: str, sc) -> bool:
+    """chdir as root; False if root may not (to try again as the container's user)."""
+    try:
+        sc.chdir(cwd)
+    except PermissionError:
+        return False
+    except OSError as e:
+        raise PyrunError(f"chdir {cwd}", e.strerror or str(e)) from None
+    return True
+
+
+def set_execution(proc: Process, personality, sc=real_syscalls) -> None:
+    """The execution domain (linux.personality), I/O priority and CPU scheduler."""
+    if personality is not None:
+        with wrap(f"set personality {personality.domain}"):
+            execution.set_personality(personality.domain, sc)
+    if proc.io_priority is not None:
+        io = proc.io_priority
+        with wrap(f"set I/O priority {io.io_class} {io.priority}"):
+            execution.set_io_priority(io.io_class, io.priority, sc)
+    if proc.scheduler is not None:
+        s = proc.scheduler
+        with wrap(f"set scheduler {s.policy}"):
+            execution.set_scheduler(s.policy, s.flags, s.nice, s.priority, s.runtime,
+                                    s.deadline, s.period, sc)
+
+
+def set_lsm_labels(proc: Process, sc=real_syscalls) -> None:
+    """The AppArmor profile (pyrun refused it at create if AppArmor is off) and SELinux
+    label (ignored where SELinux is off, as runc) the program is executed under."""
+    if proc.apparmor_profile:
+        with wrap(f"set AppArmor profile {proc.apparmor_profile}"):
+            lsm.exec_under_apparmor_profile(proc.apparmor_profile, sc)
+    if proc.selinux_label and lsm.selinux_enabled():
+        with wrap(f"set SELinux label {proc.selinux_label}"):
+            lsm.exec_under_selinux_label(proc.selinux_label, sc)
+
+
+def load_seccomp(seccomp, chan: Channel | None, sc=real_syscalls) -> None:
+    """Load the filter pyrun compiled; a notify fd goes to pyrun, for the agent."""
+    if seccomp is None:
+        return
+    with wrap("load the seccomp filter"):
+        notify_fd = sc.seccomp_load(seccomp)
+    if notify_fd is not None:
+        chan.send_seccomp_fd(notify_fd)
+        os.close(notify_fd)
 
 
 def find_program(proc: Process) -> str:

@@ -54,10 +54,25 @@ def create_link(rootfd: int, target: str, link: str, sc=real_syscalls) -> None:
         os.close(pfd)
 
 
-def populate_dev(rootfd: int, nodes, sc=real_syscalls) -> None:
-    """Create `nodes` (mode 0666 and owner 0 where they say None), then the links."""
+def bind_node(rootfd: int, path: str, sc=real_syscalls) -> None:
+    """The host's node at `path` bound onto an empty file at `path` in the root: what a
+    user namespace, where mknod(2) is not permitted, gets instead (runc does the same)."""
+    fd = paths.make_file(rootfd, path, sc=sc)
+    try:
+        sc.mount(path, paths.fd_path(fd), None, sc.MS_BIND)
+    finally:
+        os.close(fd)
+
+
+def populate_dev(rootfd: int, nodes, sc=real_syscalls, bind: bool = False) -> None:
+    """Create `nodes` (mode 0666 and owner 0 where they say None), or with `bind` bind
+    the host's, then the links."""
     for d in nodes:
-        create_node(rootfd, d.path, d.type, d.major, d.minor,
-                    0o666 if d.file_mode is None else d.file_mode, d.uid or 0, d.gid or 0, sc)
+        if bind:
+            bind_node(rootfd, d.path, sc)
+        else:
+            create_node(rootfd, d.path, d.type, d.major, d.minor,
+                        0o666 if d.file_mode is None else d.file_mode, d.uid or 0,
+                        d.gid or 0, sc)
     for target, link in DEFAULT_LINKS:
         create_link(rootfd, target, link, sc)

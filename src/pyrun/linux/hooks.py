@@ -44,26 +44,27 @@ def preload() -> None:
     import subprocess  # noqa: F401
 
 
-def run_hooks(hooks, state: dict, *, name: str) -> None:
+def run_hooks(hooks, state: dict, *, name: str, cwd: str | None = None) -> None:
     """Run `hooks` in order, stopping at the first failure (config.md: "Hooks MUST be
     called in the listed order")."""
     for hook in hooks:
-        run_hook(hook, state, name=name)
+        run_hook(hook, state, name=name, cwd=cwd)
 
 
-def run_hooks_best_effort(hooks, state: dict, *, name: str) -> list[HookError]:
+def run_hooks_best_effort(hooks, state: dict, *, name: str,
+                          cwd: str | None = None) -> list[HookError]:
     """Run every hook, whatever the others did; return the failures, in order, for the
     caller to warn about (runtime.md: poststart and poststop hooks)."""
     failures = []
     for hook in hooks:
         try:
-            run_hook(hook, state, name=name)
+            run_hook(hook, state, name=name, cwd=cwd)
         except HookError as e:
             failures.append(e)
     return failures
 
 
-def run_hook(hook, state: dict, *, name: str) -> None:
+def run_hook(hook, state: dict, *, name: str, cwd: str | None = None) -> None:
     """Run one hook with the container's state JSON on its stdin; raise HookError if it
     cannot start, exits non-zero, dies by a signal, or outlives its timeout.
 
@@ -79,7 +80,7 @@ def run_hook(hook, state: dict, *, name: str) -> None:
 
     where = f"{name} hook {hook.path}"
     try:
-        proc = subprocess.Popen(hook.args or [hook.path], executable=hook.path,
+        proc = subprocess.Popen(hook.args or [hook.path], executable=hook.path, cwd=cwd,
                                 env=_environ(hook.env), stdin=subprocess.PIPE, stdout=2,
                                 close_fds=True, start_new_session=True)
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in args or env

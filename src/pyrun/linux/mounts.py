@@ -7,11 +7,13 @@ Functions take plain arguments and a `sc` syscalls object (the real one by defau
 unit test can pass a recorder and check the exact sequence without root.
 """
 
+import errno
 import os
 import stat
 
 from pyrun.linux import paths
 from pyrun.linux import syscalls as real_syscalls
+from pyrun.linux import syscalls as sc_
 from pyrun.linux.syscalls import (
     MNT_DETACH,
     MS_BIND,
@@ -62,11 +64,27 @@ PROPAGATION_OPTIONS = {
     "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
     "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
 }
+# The recursive options (runc's, mount(8)'s X-mount... spelled with an r): the flag, on
+# the mount and every mount below it, through mount_setattr(2) with AT_RECURSIVE.
+# option -> (attributes to set, attributes to clear).
+RECURSIVE_OPTIONS = {
+    "rro": (sc_.MOUNT_ATTR_RDONLY, 0), "rrw": (0, sc_.MOUNT_ATTR_RDONLY),
+    "rnosuid": (sc_.MOUNT_ATTR_NOSUID, 0), "rsuid": (0, sc_.MOUNT_ATTR_NOSUID),
+    "rnodev": (sc_.MOUNT_ATTR_NODEV, 0), "rdev": (0, sc_.MOUNT_ATTR_NODEV),
+    "rnoexec": (sc_.MOUNT_ATTR_NOEXEC, 0), "rexec": (0, sc_.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (sc_.MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, sc_.MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (sc_.MOUNT_ATTR_NOSYMFOLLOW, 0),
+    "rsymfollow": (0, sc_.MOUNT_ATTR_NOSYMFOLLOW),
+    # the atime mode is one field: clearing it whole, then setting one mode
+    "rrelatime": (sc_.MOUNT_ATTR_RELATIME, sc_.MOUNT_ATTR__ATIME),
+    "rnoatime": (sc_.MOUNT_ATTR_NOATIME, sc_.MOUNT_ATTR__ATIME),
+    "rstrictatime": (sc_.MOUNT_ATTR_STRICTATIME, sc_.MOUNT_ATTR__ATIME),
+    # runc's: leaving a mode is clearing its bits (relatime's are none)
+    "ratime": (0, sc_.MOUNT_ATTR_NOATIME), "rnorelatime": (0, sc_.MOUNT_ATTR_RELATIME),
+    "rnostrictatime": (0, sc_.MOUNT_ATTR_STRICTATIME),
+}
 # Options runc knows that pyrun does not implement yet: refused, never silently dropped.
-UNSUPPORTED_OPTIONS = {"tmpcopyup", "idmap", "ridmap", "rro", "rrw", "rnosuid", "rsuid",
-                       "rnodev", "rdev", "rnoexec", "rexec", "rnoatime", "ratime",
-                       "rnodiratime", "rdiratime", "rrelatime", "rnorelatime",
-                       "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow"}
+UNSUPPORTED_OPTIONS = {"idmap", "ridmap"}
 # Flags a bind remount keeps from the mount it changes: statvfs(3) ST_* bit -> MS_* flag.
 # (The same bits, but for relatime: ST_RELATIME is 0x1000, MS_RELATIME 1 << 21.)
 KEPT_ON_REMOUNT = {
@@ -76,12 +94,19 @@ KEPT_ON_REMOUNT = {
 
 
 class MountOptions:
-    __slots__ = ("data", "flags", "propagation")
+    __slots__ = ("data", "flags", "propagation", "copy_up", "attr_set", "attr_clr")
 
-    def __init__(self, flags: int, propagation: int, data: str):
+    def __init__(self, flags: int, propagation: int, data: str, copy_up: bool = False,
+                 attr_set: int = 0, attr_clr: int = 0):
         self.flags = flags
         self.propagation = propagation
         self.data = data
+        # The recursive options, for mount_setattr(2) once the mount is made.
+        self.attr_set = attr_set
+        self.attr_clr = attr_clr
+        # tmpcopyup (runc's extension, which podman --read-only sends): a tmpfs starts
+        # with a copy of what the directory it covers held.
+        self.copy_up = copy_up
 
     @property
     def is_bind(self) -> bool:
@@ -97,8 +122,16 @@ def parse_options(options: list[str]) -> MountOptions:
     flags = 0
     propagation = 0
     data = []
+    copy_up = False
+    attr_set = attr_clr = 0
     for opt in options:
-        if opt in FLAG_OPTIONS:
+        if opt == "tmpcopyup":
+            copy_up = True
+        elif opt in RECURSIVE_OPTIONS:
+            set_bits, clear_bits = RECURSIVE_OPTIONS[opt]
+            attr_set, attr_clr = (attr_set & ~clear_bits) | set_bits, \
+                (attr_clr & ~set_bits) | clear_bits
+        elif opt in FLAG_OPTIONS:
             set_bits, clear_bits = FLAG_OPTIONS[opt]
             flags = (flags | set_bits) & ~clear_bits
         elif opt in PROPAGATION_OPTIONS:
@@ -107,7 +140,7 @@ def parse_options(options: list[str]) -> MountOptions:
             raise UnsupportedOption(opt)
         else:
             data.append(opt)
-    return MountOptions(flags, propagation, ",".join(data))
+    return MountOptions(flags, propagation, ",".join(data), copy_up, attr_set, attr_clr)
 
 
 def make_root_private(propagation: int = MS_PRIVATE | MS_REC, sc=real_syscalls) -> None:
@@ -137,11 +170,85 @@ def mount_entry(rootfd: int, destination: str, fstype: str, source: str,
         if extra:
             on_path(rootfd, destination, sc.mount, None, None, MS_REMOUNT | MS_BIND | extra,
                     sc=sc)
+    elif opts.copy_up and fstype == "tmpfs":
+        covered = paths.open_in_root(rootfd, destination, os.O_RDONLY | os.O_DIRECTORY, sc)
+        try:
+            on_path(rootfd, destination, sc.mount, source or fstype, fstype,
+                    opts.flags & ~(MS_REMOUNT | MS_RDONLY), opts.data or None, sc=sc)
+            top = paths.open_in_root(rootfd, destination, os.O_RDONLY | os.O_DIRECTORY, sc)
+            try:
+                copy_tree(covered, top)
+            finally:
+                os.close(top)
+        finally:
+            os.close(covered)
+        if opts.flags & MS_RDONLY:  # read-only only once filled
+            on_path(rootfd, destination, sc.mount, None, None,
+                    MS_REMOUNT | (opts.flags & ~MS_REMOUNT), opts.data or None, sc=sc)
     else:
         on_path(rootfd, destination, sc.mount, source or fstype, fstype,
                 opts.flags & ~MS_REMOUNT, opts.data or None, sc=sc)
+    if opts.attr_set or opts.attr_clr:
+        on_path(rootfd, destination,
+                lambda _, target: set_tree_attributes(target, opts.attr_set, opts.attr_clr, sc),
+                None, sc=sc)
     if opts.propagation:
         on_path(rootfd, destination, sc.mount, None, None, opts.propagation, sc=sc)
+
+
+def set_tree_attributes(target: str, attr_set: int, attr_clr: int, sc=real_syscalls):
+    """The recursive options on the mount at `target` and every mount below it."""
+    try:
+        sc.mount_setattr(target, sc.AT_RECURSIVE, attr_set, attr_clr)
+    except OSError as e:
+        if e.errno == errno.ENOSYS:
+            raise OSError(e.errno, "recursive mount options (rro, ...) need "
+                                   "mount_setattr(2), Linux 5.12 or later") from None
+        raise
+
+
+def copy_tree(src_fd: int, dst_fd: int) -> None:
+    """Copy the tree under the directory `src_fd` into `dst_fd`: files, directories,
+    symlinks and nodes, with their modes and owners (what runc's copy-up keeps). Through
+    fds: `src_fd` is a directory a tmpfs now covers, which no path reaches any more."""
+    for entry in os.scandir(src_fd):
+        st = entry.stat(follow_symlinks=False)
+        name = entry.name
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, stat.S_IMODE(st.st_mode), dir_fd=dst_fd)
+            sub_src = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=src_fd)
+            sub_dst = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dst_fd)
+            try:
+                copy_tree(sub_src, sub_dst)
+            finally:
+                os.close(sub_src)
+                os.close(sub_dst)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src_fd), name, dir_fd=dst_fd)
+        elif stat.S_ISREG(st.st_mode):
+            _copy_file(src_fd, dst_fd, name, stat.S_IMODE(st.st_mode))
+        else:
+            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst_fd)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst_fd, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dst_fd)
+
+
+def _copy_file(src_fd: int, dst_fd: int, name: str, mode: int) -> None:
+    src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_fd)
+    try:
+        dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode,
+                      dir_fd=dst_fd)
+        try:
+            while chunk := os.read(src, 1 << 20):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(dst, view):]
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
 
 
 def on_path(rootfd: int, path: str, call, source, *args, sc=real_syscalls):
@@ -157,16 +264,17 @@ def on_path(rootfd: int, path: str, call, source, *args, sc=real_syscalls):
         os.close(fd)
 
 
-def pivot_root(rootfs: str, sc=real_syscalls) -> None:
-    """Make `rootfs` the root and detach the old one (the host's) from this namespace.
+def pivot_root(new_root_fd: int, sc=real_syscalls) -> None:
+    """Make the mount behind `new_root_fd` the root and detach the old one (the host's)
+    from this namespace. An fd, not a path: in a user namespace, the directories above
+    the rootfs may be closed to the container's root.
 
     pivot_root(".", ".") stacks the old root on top of the new one; we then unmount it.
     Making it a slave first keeps the unmount from propagating back to the host.
     """
     old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
-    new_root = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:
-        sc.fchdir(new_root)
+        sc.fchdir(new_root_fd)
         sc.pivot_root(".", ".")
         sc.fchdir(old_root)
         sc.mount(None, ".", None, MS_SLAVE | MS_REC)
@@ -174,13 +282,35 @@ def pivot_root(rootfs: str, sc=real_syscalls) -> None:
         sc.chdir("/")
     finally:
         os.close(old_root)
-        os.close(new_root)
 
 
-def move_root(rootfs: str, sc=real_syscalls) -> None:
-    """--no-pivot: move the rootfs over / and chroot (for ramdisk roots, where pivot fails)."""
-    sc.chdir(rootfs)
-    sc.mount(rootfs, "/", None, MS_MOVE)
+def hide_host_proc_and_sys(rootfs: str, sc=real_syscalls) -> None:
+    """--no-pivot leaves the host's mounts in this mount namespace, under the chroot. The
+    kernel lets a new proc or sysfs be mounted only where one is already fully visible in
+    the namespace (mnt_already_visible): left there, the host's would let root in the
+    container mount a fresh /proc and read what maskedPaths hide. So detach every proc and
+    sysfs mount outside the rootfs first (or cover it, where that is refused), as runc."""
+    rootfs = os.path.realpath(rootfs)
+    with open("/proc/self/mountinfo") as f:
+        found = [line.split()[4] for line in f if line.split(" - ", 1)[1].split()[0]
+                 in ("proc", "sysfs")]
+    for point in sorted(found, key=len, reverse=True):  # the deepest first
+        if point == rootfs or point.startswith(rootfs + "/"):
+            continue
+        sc.mount(None, point, None, MS_SLAVE | MS_REC)  # the unmount must not reach the host
+        try:
+            sc.umount2(point, MNT_DETACH)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.EPERM):
+                raise
+            sc.mount("tmpfs", point, "tmpfs", 0, None)
+
+
+def move_root(rootfs_fd: int, sc=real_syscalls) -> None:
+    """--no-pivot: move the rootfs mount over / and chroot (for ramdisk roots, where
+    pivot_root fails)."""
+    sc.fchdir(rootfs_fd)
+    sc.mount(paths.fd_path(rootfs_fd), "/", None, MS_MOVE)
     sc.chroot(".")
     sc.chdir("/")
 

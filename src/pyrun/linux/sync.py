@@ -3,12 +3,15 @@ with one named call per message, as youki's channel.rs has.
 
     child (intermediate, init, exec)        parent (pyrun create / exec)
     --------------------------------        ----------------------------
+    request_id_maps()                --->   wait(ID_MAPS, PID): writes uid_map, gid_map
+      (waits for MAPS_WRITTEN)       <---   send_id_maps_written()
     send_pid(pid)                    --->   wait(PID)
                                      <---   send_cgroup_joined()
     wait_cgroup_joined()
     request_runtime_hooks()          --->   wait(RUNTIME_HOOKS, CONSOLE, CREATED)
       (waits for HOOKS_DONE)         <---   send_runtime_hooks_done(state)
     send_console(master_fd)          --->   (its fd travels with SCM_RIGHTS)
+    send_seccomp_fd(notify_fd)       --->   (to linux.seccomp.listenerPath)
     send_created()                   --->
     send_error(line)                 --->   any wait() raises ChildFailed(line)
 
@@ -31,11 +34,14 @@ from pyrun.errors import PyrunError
 MAX_MESSAGE = 65536
 
 # The messages, by kind.
+ID_MAPS = "write id maps"      # intermediate -> parent: my new user namespace needs maps
+MAPS_WRITTEN = "id maps written"  # parent -> intermediate: done
 PID = "pid"                    # child -> parent: {"pid": the forked process's host pid}
 CGROUP_JOINED = "cgroup joined"  # parent -> child: you are in the container's cgroup
 RUNTIME_HOOKS = "run runtime hooks"  # init -> parent: run prestart and createRuntime now
 HOOKS_DONE = "runtime hooks done"    # parent -> init: {"state": the state hooks were given}
 CONSOLE = "console"            # init or exec -> parent: the pty master, as an fd
+SECCOMP_FD = "seccomp fd"      # init or exec -> parent: the seccomp notify fd, as an fd
 CREATED = "created"            # init -> parent: only execve is left
 ERROR = "error"                # child -> parent: {"message": one line}: why it gives up
 
@@ -79,8 +85,16 @@ class Channel:
 
     # --- the messages a child sends
 
+    def request_id_maps(self) -> None:
+        """Ask the parent to write our new user namespace's uid_map and gid_map."""
+        self._send(ID_MAPS)
+        self.wait(MAPS_WRITTEN)
+
     def send_pid(self, pid: int) -> None:
         self._send(PID, {"pid": pid})
+
+    def send_seccomp_fd(self, notify_fd: int) -> None:
+        self._send(SECCOMP_FD, fds=[notify_fd])
 
     def send_console(self, master_fd: int) -> None:
         self._send(CONSOLE, fds=[master_fd])
@@ -104,6 +118,9 @@ class Channel:
 
     def send_cgroup_joined(self) -> None:
         self._send(CGROUP_JOINED)
+
+    def send_id_maps_written(self) -> None:
+        self._send(MAPS_WRITTEN)
 
     def send_runtime_hooks_done(self, state: dict) -> None:
         self._send(HOOKS_DONE, {"state": state})

@@ -64,6 +64,20 @@ MS_LAZYTIME = 1 << 25
 # umount2(2) flags
 MNT_DETACH = 0x2
 
+# mount_setattr(2): what to change (include/uapi/linux/mount.h), and on which mounts
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70  # the atime mode, a field of its own
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+AT_RECURSIVE = 0x8000
+AT_FDCWD = -100
+
 # openat2(2) resolve flags
 RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -87,6 +101,10 @@ def _c(s: str | None):
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
           data: str | None = None) -> None:
     _check(lib.pyrun_mount(_c(source), target.encode(), _c(fstype), flags, _c(data)), target)
+
+
+def mount_setattr(path: str, flags: int, attr_set: int, attr_clr: int) -> None:
+    _check(lib.pyrun_mount_setattr(AT_FDCWD, path.encode(), flags, attr_set, attr_clr), path)
 
 
 def umount2(target: str, flags: int = 0) -> None:
@@ -125,6 +143,9 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) 
 # bpf(2) commands, program and attach types (include/uapi/linux/bpf.h)
 BPF_PROG_LOAD = 5
 BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
+BPF_PROG_GET_FD_BY_ID = 13
+BPF_PROG_QUERY = 16
 BPF_PROG_TYPE_CGROUP_DEVICE = 15
 BPF_CGROUP_DEVICE = 6
 BPF_F_ALLOW_MULTI = 2
@@ -163,6 +184,46 @@ def bpf_prog_attach(target_fd: int, prog_fd: int, attach_type: int, flags: int =
     attr = struct.pack("=IIII", target_fd, prog_fd, attach_type, flags).ljust(128, b"\0")
     buf = ffi.new("char[]", attr)
     _check(lib.pyrun_bpf(BPF_PROG_ATTACH, buf, 128))
+
+
+def ioprio_set_self(io_class: int, level: int) -> None:
+    _check(lib.pyrun_ioprio_set_self(io_class, level))
+
+
+def sched_setattr_self(policy: int, flags: int, nice: int, priority: int, runtime: int,
+                       deadline: int, period: int) -> None:
+    _check(lib.pyrun_sched_setattr_self(policy, flags, nice, priority, runtime, deadline,
+                                        period))
+
+
+def bpf_prog_detach(target_fd: int, prog_fd: int, attach_type: int) -> None:
+    import struct
+
+    # union bpf_attr, BPF_PROG_DETACH: target_fd, attach_bpf_fd, attach_type
+    attr = struct.pack("=III", target_fd, prog_fd, attach_type).ljust(128, b"\0")
+    _check(lib.pyrun_bpf(BPF_PROG_DETACH, ffi.new("char[]", attr), 128))
+
+
+def bpf_prog_query(target_fd: int, attach_type: int, max_progs: int = 64) -> list[int]:
+    """The ids of the programs attached to `target_fd` for `attach_type`."""
+    import struct
+
+    ids = ffi.new("uint32_t[]", max_progs)
+    # union bpf_attr, BPF_PROG_QUERY: target_fd, attach_type, query_flags, attach_flags,
+    # prog_ids (a pointer), prog_cnt (in: room, out: how many)
+    attr = struct.pack("=IIIIQI", target_fd, attach_type, 0, 0, _address(ids),
+                       max_progs).ljust(128, b"\0")
+    buf = ffi.new("char[]", attr)
+    _check(lib.pyrun_bpf(BPF_PROG_QUERY, buf, 128))
+    count = struct.unpack_from("=I", ffi.buffer(buf), 24)[0]
+    return [ids[i] for i in range(min(count, max_progs))]
+
+
+def bpf_prog_get_fd_by_id(prog_id: int) -> int:
+    import struct
+
+    attr = struct.pack("=I", prog_id).ljust(128, b"\0")
+    return _check(lib.pyrun_bpf(BPF_PROG_GET_FD_BY_ID, ffi.new("char[]", attr), 128))
 
 
 def cap_ambient_raise(cap: int) -> None:
@@ -290,3 +351,13 @@ def capset(effective: list[int], permitted: list[int], inheritable: list[int],
 
 def set_no_new_privs() -> None:
     _prctl.prctl(_prctl.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def sched_setaffinity(pid: int, cpus: set[int]) -> None:
+    os.sched_setaffinity(pid, cpus)
+
+
+def seccomp_load(filt) -> int | None:
+    """Load a compiled filter (pyrun.linux.seccomp.Filter) into this process; returns its
+    notify fd, if it has one. Here so that a test's fake can stand in for the load."""
+    return filt.load()

@@ -20,10 +20,13 @@ def init_alive(c: state.Container) -> bool:
 
 
 def status(c: state.Container, frozen=None) -> str:
-    """created | running | paused | stopped, derived from the process, never stored.
-    `frozen` is a callable telling whether the cgroup is frozen (the cgroup layer's)."""
+    """creating | created | running | paused | stopped, derived from the process, never
+    stored. `frozen` is a callable telling whether the cgroup is frozen (the cgroup
+    layer's). A state.json without `created` is create's journal: not done yet."""
     if not init_alive(c):
         return "stopped"
+    if not c.data.get("created"):
+        return "creating"
     if c.fifo_exists():
         return "created"
     if frozen is not None and frozen():
@@ -113,5 +116,7 @@ def run_warning_hooks(data: dict, name: str, status: str, pid: int | None) -> No
     from pyrun.errors import warn
     from pyrun.linux.hooks import run_hooks_best_effort
 
-    for failure in run_hooks_best_effort(hooks, hook_state(data, status, pid), name=name):
+    # in the bundle, as runc's hooks are where containerd and podman start runc
+    for failure in run_hooks_best_effort(hooks, hook_state(data, status, pid), name=name,
+                                         cwd=data.get("bundle") or None):
         warn(failure.message)

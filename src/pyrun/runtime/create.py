@@ -9,12 +9,12 @@ pid file. On any failure it removes everything it made: nothing half-made surviv
 import os
 import time
 
-from pyrun import config, state
+from pyrun import config, failpoints, state
 from pyrun.errors import PyrunError, wrap
 from pyrun.init import InitOptions, intermediate
-from pyrun.linux import cgroups, process, sync
+from pyrun.linux import cgroups, process, sync, userns
 from pyrun.linux.sync import Channel
-from pyrun.runtime import common
+from pyrun.runtime import common, security
 
 
 class CreateOptions:
@@ -53,11 +53,14 @@ def create(root: str, container_id: str, opts: CreateOptions) -> Created:
     check_terminal(cfg.process.terminal, opts.detached, opts.console_socket)
     cgroup_path = cgroups.resolve_path(cfg.linux.cgroups_path, container_id,
                                        systemd=opts.systemd_cgroup)
+    security.check_lsm(cfg.process)
+    seccomp = security.compile_seccomp(cfg.linux.seccomp)  # nothing made yet if it fails
     c = state.Container(root, container_id)
     c.create_dir()
+    failpoints.reached("create: made the state directory")
     c.lock()
     try:
-        return _create_in(c, cfg, cgroup_path, opts)
+        return _create_in(c, cfg, cgroup_path, opts, seccomp)
     except BaseException:
         common.destroy(c)
         raise
@@ -73,7 +76,7 @@ def check_terminal(terminal: bool, detached: bool, console_socket: str | None) -
 
 
 def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
-               opts: CreateOptions) -> Created:
+               opts: CreateOptions, seccomp) -> Created:
     # Record what destroy() needs before making it, so a failure at any point below
     # knows what to remove.
     c.data = {"id": c.id, "cgroup_path": cgroup_path, "cgroup_made": [],
@@ -81,13 +84,19 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
               "bundle": cfg.bundle, "annotations": cfg.annotations}
     if cfg.hooks:
         c.data["hooks"] = cfg.hooks_json  # prestart .. poststop, run from create to delete
+    if cfg.seccomp_json is not None:
+        c.data["seccomp"] = cfg.seccomp_json  # exec loads it too
     group = cgroups.open_group(cgroup_path)
     with wrap("create cgroup"):
         claim_cgroup(c, group)
         group.apply(cfg.linux.resources)
         # runc's default allow-list, whatever the config says: a container with CAP_MKNOD
-        # must still not open a disk it makes.
-        group.set_devices(config.device_allow_list(cfg))
+        # must still not open a disk it makes. Kept, for `update` to change it from.
+        rules = config.device_allow_list(cfg)
+        group.set_devices(rules)
+        c.data["device_rules"] = config.device_rules_json(rules)
+        c.data["created_nodes"] = config.created_nodes(cfg)
+    failpoints.reached("create: applied the limits")
     os.mkfifo(c.fifo_path)
     # Writable by all (chmod: mkfifo's mode is cut by the umask): the init opens it after
     # switching to the container's uid. Only the init can reach it: the directory is 0700.
@@ -97,79 +106,119 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     close_fds = [c._lock_fd, parent.fileno()]
     if console_socket is not None:
         close_fds.append(console_socket.fileno())
-    # Opened here and inherited: the init may join a mount namespace that cannot see them.
-    fifo_fd = os.open(c.fifo_path, os.O_PATH | os.O_CLOEXEC)
-    host_proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    # Opened here and inherited: the init may join a mount namespace that cannot see them,
+    # or a user namespace whose root may not walk the paths to them.
+    inherited = [os.open(c.fifo_path, os.O_PATH | os.O_CLOEXEC),
+                 os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
+    fifo_fd, host_proc_fd = inherited
     init_opts = InitOptions(
         fifo_fd=fifo_fd, host_proc_fd=host_proc_fd, no_pivot=opts.no_pivot,
         no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
-        cgroup_mounts=group.mount_sources(), close_fds=close_fds)
+        cgroup_mounts=group.mount_sources(), close_fds=close_fds, seccomp=seccomp)
     pid = os.fork()
     if pid == 0:
         intermediate(cfg, child, init_opts)  # never returns
     child.close()
-    os.close(fifo_fd)
-    os.close(host_proc_fd)
-    init_pid = _await_init_pid(parent, pid)
+    for fd in inherited:
+        os.close(fd)
+    failpoints.reached("create: forked")
+    init_pid = _await_init_pid(parent, pid, cfg)
+    failpoints.reached("create: got the init's pid")
     c.data.update(pid=init_pid, pid_start_time=process.start_time(init_pid))
+    c.save()  # the journal: the init is there to kill, whatever happens to us next
+    failpoints.reached("create: journaled the init")
     try:
         with wrap("join cgroup"):
             group.add(init_pid)  # while the init builds its rootfs: see pyrun.init
     except PyrunError:
         if process.start_time(init_pid) is None:
-            _await_created(parent, c, console_socket)  # the init died first: its own error
+            _await_created(parent, c, cfg, console_socket)  # the init died first: its own error
         raise
+    failpoints.reached("create: moved the init into its cgroup")
     try:
         parent.send_cgroup_joined()
     except BrokenPipeError:
         pass  # the init died during setup: its own error is waiting on the channel
-    console = _await_created(parent, c, console_socket)
+    console = _await_created(parent, c, cfg, console_socket)
+    failpoints.reached("create: the init said created")
     c.data.update(rootfs=cfg.root.path, created=_rfc3339_now(), owner="",
                   process=cfg.process_json)
     c.save()
+    failpoints.reached("create: saved the state")
     if opts.pid_file:
         write_pid_file(opts.pid_file, init_pid)
+        failpoints.reached("create: wrote the pid file")
     return Created(c, parent, console)
 
 
 def claim_cgroup(c: state.Container, group) -> None:
     """Make (or take) the container's cgroup, as runc does: one that already holds a
     process, or is frozen, belongs to someone else and is refused. From here on pyrun may
-    kill whatever is in it (`cgroup_claimed`), and removes only the directories it made."""
-    if group.exists() and (pids := group.all_procs()):
-        raise PyrunError(f"container's cgroup is not empty: {len(pids)} process(es) found")
+    kill whatever is in it (`cgroup_claimed`), and removes only the directories it made.
+
+    The claim is written to state.json before any directory is made: a `delete --force`
+    after pyrun was killed at any later point finds what to remove (the journal)."""
+    if group.exists():
+        if pids := group.all_procs():
+            raise PyrunError(f"container's cgroup is not empty: {len(pids)} process(es) found")
+        if group.frozen():
+            raise PyrunError("container's cgroup unexpectedly frozen")
+    c.data.update(cgroup_made=group.dirs_to_make(), cgroup_claimed=True)
+    c.save()
+    failpoints.reached("create: journaled the cgroup")
     c.data["cgroup_made"] = group.create()
+    failpoints.reached("create: made the cgroup")
     if group.frozen():
-        # Never move a process into it (it would stop at once), and never thaw it.
+        # A frozen parent's: never move a process into it (it would stop at once).
         raise PyrunError("container's cgroup unexpectedly frozen")
-    c.data["cgroup_claimed"] = True
 
 
-def _await_init_pid(chan: Channel, intermediate_pid: int) -> int:
+def _await_init_pid(chan: Channel, intermediate_pid: int, cfg: config.Config) -> int:
+    """The init's pid, from the intermediate; on the way, the maps of the user namespace
+    it made (root in the parent namespace writes them: no newuidmap)."""
     try:
-        return chan.wait_pid()
+        while True:
+            message = chan.wait(sync.ID_MAPS, sync.PID)
+            if message.kind == sync.PID:
+                return message.data["pid"]
+            with wrap("write the user namespace's id maps"):
+                userns.write_id_maps(intermediate_pid, cfg.linux.uid_mappings,
+                                     cfg.linux.gid_mappings)
+            chan.send_id_maps_written()
     except sync.ChannelClosed:
         raise PyrunError("setup process exited without a word") from None
     finally:
         os.waitpid(intermediate_pid, 0)
 
 
-def _await_created(chan: Channel, c: state.Container, console_socket) -> int | None:
+def _await_created(chan: Channel, c: state.Container, cfg: config.Config,
+                   console_socket) -> int | None:
     """Wait for "created". On the way, run the prestart and createRuntime hooks when the
     init asks (after its mounts, before pivot_root: runtime.md, "Lifecycle" step 5), and
     take the pty master it sends: to the console socket, or kept (returned) to proxy."""
     console = None
     while True:
         try:
-            message = chan.wait(sync.RUNTIME_HOOKS, sync.CONSOLE, sync.CREATED)
+            message = chan.wait(sync.RUNTIME_HOOKS, sync.CONSOLE, sync.SECCOMP_FD,
+                                sync.CREATED)
         except sync.ChannelClosed:
             raise PyrunError("container init exited during setup") from None
         if message.kind == sync.CREATED:
             return console
         if message.kind == sync.RUNTIME_HOOKS:
             chan.send_runtime_hooks_done(_run_create_hooks(c))
+        elif message.kind == sync.SECCOMP_FD and message.fds:
+            security.hand_over_seccomp_fd(message.fds[0], cfg.linux.seccomp,
+                                          _seccomp_agent_state(c))
         elif message.fds:
             console = hand_over_console(message.fds[0], console_socket)
+
+
+def _seccomp_agent_state(c: state.Container) -> dict:
+    """The container's state as the seccomp agent gets it: `pyrun state`'s, creating."""
+    return {"ociVersion": c.data.get("oci_version", ""), "id": c.id, "status": "creating",
+            "pid": c.pid, "bundle": c.data.get("bundle", ""),
+            **({"annotations": c.data["annotations"]} if c.data.get("annotations") else {})}
 
 
 def connect_console_socket(path: str | None):
@@ -206,7 +255,8 @@ def _run_create_hooks(c: state.Container) -> dict:
 
     hook_state = common.hook_state(c.data, "creating", c.pid)
     for name in ("prestart", "createRuntime"):
-        run_hooks(common.hooks_of(c.data, name), hook_state, name=name)
+        # in the bundle: runc chdirs there first, and hooks find config.json by it
+        run_hooks(common.hooks_of(c.data, name), hook_state, name=name, cwd=c.data["bundle"])
     return hook_state
 
 

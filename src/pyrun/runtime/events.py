@@ -1,5 +1,6 @@
 """`pyrun events`: a container's statistics (`--stats`, once) or a stream of them every
-`--interval`, with an {"type": "oom"} event whenever the OOM killer strikes in it."""
+`--interval`, with an {"type": "oom"} event whenever the OOM killer strikes in it, until
+the container stops."""
 
 import json
 import sys
@@ -15,6 +16,8 @@ def stats_event(c: state.Container) -> dict:
 
 
 def events(root: str, container_id: str, interval: float, stats_once: bool) -> None:
+    """runc's `events`: statistics every `interval`, an oom event as soon as the OOM
+    killer strikes in the container (checked every 0.1 s), until the container stops."""
     c = state.open_container(root, container_id)
     if common.status_of(c) == "stopped":
         raise PyrunError("container not running")
@@ -23,13 +26,19 @@ def events(root: str, container_id: str, interval: float, stats_once: bool) -> N
         return
     group = common.cgroup_of(c)
     ooms = group.oom_kills()
+    next_stats = time.monotonic()
     while common.status_of(c) != "stopped":
-        now = group.oom_kills()
-        if now > ooms:
+        now_ooms = group.oom_kills()
+        if now_ooms > ooms:
             _emit({"type": "oom", "id": c.id})
-            ooms = now
-        _emit(stats_event(c))
-        time.sleep(interval)
+            ooms = now_ooms
+        if time.monotonic() >= next_stats:
+            _emit(stats_event(c))
+            next_stats += interval
+        time.sleep(max(0.0, min(OOM_POLL_SECONDS, next_stats - time.monotonic())))
+
+
+OOM_POLL_SECONDS = 0.1
 
 
 def _emit(event: dict) -> None:

@@ -9,12 +9,12 @@ foreground pyrun then waits for it like `run` does and exits with its status.
 import _signal
 import os
 
-from pyrun import config, fastjson, state
-from pyrun.errors import PyrunError
+from pyrun import config, failpoints, state
+from pyrun.errors import PyrunError, wrap
 from pyrun.init import exec_intermediate
 from pyrun.linux import cgroups, namespaces, sync
 from pyrun.linux.sync import Channel
-from pyrun.runtime import common
+from pyrun.runtime import common, security
 from pyrun.runtime.create import (
     check_terminal,
     connect_console_socket,
@@ -26,11 +26,12 @@ from pyrun.runtime.create import (
 class ExecOptions:
     __slots__ = ("args", "process_file", "cwd", "env", "user", "additional_gids", "caps",
                  "no_new_privs", "tty", "console_socket", "detach", "pid_file",
-                 "preserve_fds")
+                 "preserve_fds", "apparmor", "process_label", "ignore_paused")
 
     def __init__(self, args=(), process_file=None, cwd=None, env=(), user=None,
                  additional_gids=(), caps=(), no_new_privs=False, tty=False,
-                 console_socket=None, detach=False, pid_file=None, preserve_fds=0):
+                 console_socket=None, detach=False, pid_file=None, preserve_fds=0,
+                 apparmor=None, process_label=None, ignore_paused=False):
         self.args = list(args)
         self.process_file = process_file
         self.cwd = cwd
@@ -44,17 +45,26 @@ class ExecOptions:
         self.detach = detach
         self.pid_file = pid_file
         self.preserve_fds = preserve_fds
+        self.apparmor = apparmor  # profile and label instead of the container's
+        self.process_label = process_label
+        self.ignore_paused = ignore_paused  # start it frozen, to run once resumed
 
 
 def exec_in(root: str, container_id: str, opts: ExecOptions) -> int:
     c = state.open_container(root, container_id)
+    # As runc: a created container's namespaces are there to join (its init waits for
+    # start); a stopped one's are gone.
     status = common.status_of(c)
-    if status == "paused":
-        raise PyrunError("cannot exec in a paused container (resume it first)")
-    if status != "running":
-        raise PyrunError("container not running")
+    if status == "stopped":
+        raise PyrunError("cannot exec in a stopped container")
+    if status == "paused" and not opts.ignore_paused:
+        raise PyrunError("cannot exec in a paused container (use --ignore-paused to "
+                         "override)")
     proc = process_for(c, opts)
     check_terminal(proc.terminal, opts.detach, opts.console_socket)
+    security.check_lsm(proc)
+    profile = config.parse_seccomp(c.data["seccomp"]) if c.data.get("seccomp") else None
+    seccomp = security.compile_seccomp(profile)  # the container's filter: exec's too
     if proc.terminal and not opts.detach and not proc.console_size:
         proc.console_size = _host_terminal_size()  # set before the process starts, as runc
     console_socket = connect_console_socket(opts.console_socket)
@@ -62,7 +72,8 @@ def exec_in(root: str, container_id: str, opts: ExecOptions) -> int:
         from pyrun.linux import syscalls
 
         syscalls.set_child_subreaper()  # the process is our grandchild
-    pid, master = _start(c, proc, opts.preserve_fds)
+    pid, master = _start(c, proc, opts.preserve_fds, seccomp, profile, opts.ignore_paused)
+    failpoints.reached("exec: the process started")
     if master is not None:
         master = hand_over_console(master, console_socket)
     if opts.pid_file:
@@ -101,40 +112,58 @@ def process_for(c: state.Container, opts: ExecOptions) -> config.Process:
         proc.capabilities = config.parse_capabilities(caps)
     if opts.no_new_privs:
         proc.no_new_privileges = True
+    if opts.apparmor is not None:
+        proc.apparmor_profile = opts.apparmor
+    if opts.process_label is not None:
+        proc.selinux_label = opts.process_label
     return proc
 
 
-def _start(c: state.Container, proc: config.Process, preserve_fds: int):
+def _start(c: state.Container, proc: config.Process, preserve_fds: int, seccomp, profile,
+           ignore_paused: bool = False):
     """Fork into the container; returns the process's pid once it has exec'd, and its pty
-    master if it has a terminal. Two processes talk on the channel (the fork reports the
-    pid, the process sends its pty): messages come in either order, until end-of-file,
-    which means both are done: the fork exited and the process exec'd (close-on-exec)."""
+    master if it has a terminal."""
     ns_fds = namespaces.open_paths(_namespaces_to_join(c.pid))
     parent, child = Channel.pair()
     group = common.cgroup_of(c)
     pid = os.fork()
     if pid == 0:
-        exec_intermediate(child, ns_fds, proc, preserve_fds, [parent.fileno()])
+        exec_intermediate(child, ns_fds, proc, preserve_fds, [parent.fileno()], seccomp)
     child.close()
     for _, fd in ns_fds:
         os.close(fd)
+    failpoints.reached("exec: forked")
     try:
-        _move_into_cgroup(group, pid, parent)
+        affinity = proc.exec_cpu_affinity
+        if affinity and affinity.initial:  # before the move, as the spec says
+            from pyrun.linux import execution
+
+            with wrap("set execCPUAffinity.initial"):
+                execution.set_cpus(pid, config.cpu_set("process.execCPUAffinity.initial",
+                                                       affinity.initial))
+        _move_into_cgroup(group, pid, parent, ignore_paused)
     except BaseException:
         parent.close()  # not waited for: in a frozen v1 cgroup it dies only once thawed
         raise
-    return _await_exec(parent, pid)
+    failpoints.reached("exec: moved into the cgroup")
+    return _await_exec(parent, pid, c, profile)
 
 
-def _await_exec(chan: Channel, fork_pid: int):
-    """The process's pid (from the fork) and pty master (from the process), in either
-    order, until end of file: the fork exited and the process exec'd (close-on-exec)."""
+def _await_exec(chan: Channel, fork_pid: int, c: state.Container, profile):
+    """The process's pid (from the fork), and its pty master and seccomp notify fd (from
+    the process), in any order, until end of file: the fork exited and the process
+    exec'd (the channel is close-on-exec)."""
     pid = master = None
     try:
         while True:
-            message = chan.wait(sync.PID, sync.CONSOLE)
+            message = chan.wait(sync.PID, sync.CONSOLE, sync.SECCOMP_FD)
             if message.kind == sync.PID:
                 pid = message.data["pid"]
+            elif message.kind == sync.SECCOMP_FD and message.fds:
+                state = {"ociVersion": c.data.get("oci_version", ""), "id": c.id,
+                         "status": "running", "pid": c.pid,
+                         "bundle": c.data.get("bundle", "")}
+                security.hand_over_seccomp_fd(message.fds[0], profile, state)
             elif message.fds:
                 master = message.fds[0]
     except sync.ChannelClosed:
@@ -153,19 +182,21 @@ def _await_exec(chan: Channel, fork_pid: int):
     return pid, master
 
 
-def _move_into_cgroup(group, pid: int, chan: Channel) -> None:
+def _move_into_cgroup(group, pid: int, chan: Channel, ignore_paused: bool = False) -> None:
     """Put the exec's first fork into the container's cgroup from outside, then let it
     go on. If the cgroup turns out frozen (paused meanwhile), only that fork is stuck:
-    kill it and say so, rather than wait for it; pyrun itself never joins."""
+    kill it and say so, rather than wait for it (with --ignore-paused, wait: it goes on
+    once the container is resumed). pyrun itself never joins."""
     try:
         group.add(pid)
         frozen = group.frozen()
     except cgroups.CgroupError as e:
         os.kill(pid, _signal.SIGKILL)
         raise e.within("join cgroup") from None
-    if frozen:
+    if frozen and not ignore_paused:
         os.kill(pid, _signal.SIGKILL)
-        raise PyrunError("cannot exec in a paused container (resume it first)")
+        raise PyrunError("cannot exec in a paused container (use --ignore-paused to "
+                         "override)")
     chan.send_cgroup_joined()
 
 
@@ -225,8 +256,9 @@ def _apply_user(user: config.model.User, spec: str | None, gids: list[str]) -> N
 def _read_json(path: str) -> dict:
     try:
         with open(path, "rb") as f:
-            return fastjson.loads(f.read())
+            raw = f.read(config.MAX_CONFIG_BYTES + 1)
     except OSError as e:
         raise PyrunError(f"--process {path}", e.strerror or str(e)) from None
-    except ValueError as e:
-        raise PyrunError(f"--process {path}", f"not valid JSON: {e}") from None
+    if len(raw) > config.MAX_CONFIG_BYTES:
+        raise PyrunError(f"--process {path}", "larger than 8 MiB")
+    return config.parse_json(raw, f"--process {path}")

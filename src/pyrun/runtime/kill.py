@@ -8,10 +8,11 @@ from pyrun.runtime import common
 
 
 def parse_signal(text: str) -> int:
-    """'TERM', 'SIGTERM', 'term' or '15' -> 15, as runc accepts them."""
+    """'TERM', 'SIGTERM', 'term' or '15' -> 15, as runc accepts them; 0 (no signal: the
+    processes are only checked for) too."""
     if text.isdigit():
         number = int(text)
-        if 0 < number < signal.NSIG:
+        if 0 <= number < signal.NSIG:
             return number
     else:
         name = text.upper()

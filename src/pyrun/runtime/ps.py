@@ -13,7 +13,7 @@ def ps(root: str, container_id: str, fmt: str, ps_args: list[str]) -> str:
     c = state.open_container(root, container_id)
     pids = common.cgroup_of(c).procs()
     if fmt == "json":
-        return json.dumps(pids)
+        return json.dumps(pids, separators=(",", ":"))  # runc's: compact
     if fmt != "table":
         raise PyrunError(f"invalid format {fmt!r}", "table or json")
     try:

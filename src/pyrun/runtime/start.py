@@ -8,7 +8,7 @@ and the byte it writes says it got there. The fifo's removal is what makes the s
 import os
 import select
 
-from pyrun import state
+from pyrun import failpoints, state
 from pyrun.errors import PyrunError
 from pyrun.runtime import common
 
@@ -32,6 +32,7 @@ def release(c: state.Container) -> None:
         fd = os.open(c.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise PyrunError("cannot start an already running container") from None
+    failpoints.reached("start: opened exec.fifo")
     try:
         # A non-blocking reader that never saw a writer is not readable on Linux, so we
         # can poll, and notice an init that dies instead of ever writing.
@@ -40,10 +41,12 @@ def release(c: state.Container) -> None:
                 raise PyrunError("container init exited before start")
         if os.read(fd, 1) != b"0":
             raise PyrunError("container init exited before start")
+        failpoints.reached("start: the init went")
         error = _read_to_end(fd)
     finally:
         os.close(fd)
     os.unlink(c.fifo_path)
+    failpoints.reached("start: removed exec.fifo")
     if error:
         raise PyrunError(error)
 

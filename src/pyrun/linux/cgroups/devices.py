@@ -7,6 +7,61 @@ and the last match wins, as the kernel's v1 devices controller (and runc) read t
 """
 
 
+class V1State:
+    """What the v1 devices controller holds after a list of rules (the kernel's
+    devcgroup_update_access): a default (allow or deny everything) and exceptions keyed
+    exactly by (type, major, minor), with '*' kept as a key of its own. runc's emulator
+    does the same, to change one list into another without a moment where everything is
+    denied (libcontainer/cgroups/devices: Emulator.Transition)."""
+
+    def __init__(self, rules=()):
+        self.default_allow = True  # a new v1 cgroup allows everything
+        self.exceptions: dict[tuple, set[str]] = {}
+        for rule in rules:
+            self.apply(rule)
+
+    def apply(self, rule) -> None:
+        if rule.kind == "a":
+            self.default_allow, self.exceptions = rule.allow, {}
+            return
+        key = (rule.kind, "*" if rule.major is None else rule.major,
+               "*" if rule.minor is None else rule.minor)
+        access = set(rule.access)
+        if rule.allow != self.default_allow:  # an exception to the default: add it
+            self.exceptions.setdefault(key, set()).update(access)
+        elif key in self.exceptions:  # the default again: take the exception away
+            self.exceptions[key] -= access
+            if not self.exceptions[key]:
+                del self.exceptions[key]
+
+
+def v1_transition(current: V1State, target: V1State) -> list[tuple[bool, str]]:
+    """(allow?, line) writes that turn `current` into `target`: the default first only if
+    it changes (then everything is denied for a moment, as with runc); else new exceptions
+    before old ones go, so what both allow stays allowed throughout."""
+    if current.default_allow != target.default_allow:
+        writes = [(target.default_allow, "a")]
+        writes += [(not target.default_allow, _line(key, access))
+                   for key, access in target.exceptions.items()]
+        return writes
+    exception = not target.default_allow  # an exception allows under deny-all
+    add, remove = [], []
+    for key, access in target.exceptions.items():
+        missing = access - current.exceptions.get(key, set())
+        if missing:
+            add.append((exception, _line(key, missing)))
+    for key, access in current.exceptions.items():
+        extra = access - target.exceptions.get(key, set())
+        if extra:
+            remove.append((not exception, _line(key, extra)))
+    return add + remove
+
+
+def _line(key: tuple, access: set[str]) -> str:
+    kind, major, minor = key
+    return f"{kind} {major}:{minor} {''.join(a for a in 'rwm' if a in access)}"
+
+
 def v1_line(rule) -> str:
     """The devices.allow / devices.deny syntax: 'c 1:3 rwm', or 'a' for everything."""
     if rule.kind == "a":

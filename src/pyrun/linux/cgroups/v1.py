@@ -8,7 +8,7 @@ import os
 from pyrun.linux.cgroups import base
 from pyrun.linux.cgroups.base import CgroupError
 from pyrun.linux.cgroups.detect import Hierarchy
-from pyrun.linux.cgroups.devices import v1_line
+from pyrun.linux.cgroups.devices import V1State, v1_line, v1_transition
 
 
 class V1Group:
@@ -53,6 +53,10 @@ class V1Group:
                 base.remove_dir(d)
             raise CgroupError(e.filename or self.path, e.strerror or str(e)) from None
         return [d for d in made if d in self.dirs]
+
+    def dirs_to_make(self) -> list[str]:
+        """The container's directories create() would make (for the journal)."""
+        return [d for d in self.dirs if not os.path.isdir(d)]
 
     def destroy(self, made: list[str]) -> None:
         """Remove the container's directories that pyrun made, with the sub-cgroups made
@@ -115,12 +119,17 @@ class V1Group:
         base.wait_for(lambda: not self.frozen(), self.file("freezer", "freezer.state"))
 
     # --- limits
-    def set_devices(self, rules) -> None:
+    def set_devices(self, rules, previous=None) -> None:
         """Write the allow-list (pyrun.linux.cgroups.devices) in order, as the kernel reads
-        it: each rule to devices.allow or devices.deny."""
-        for rule in rules:
-            name = "devices.allow" if rule.allow else "devices.deny"
-            base.write(self.file("devices", name), v1_line(rule))
+        it: each rule to devices.allow or devices.deny. Given the `previous` list (an
+        update), only what differs, so that no device the two share is ever denied."""
+        if previous is None:
+            writes = [(rule.allow, v1_line(rule)) for rule in rules]
+        else:
+            writes = v1_transition(V1State(previous), V1State(rules))
+        for allow, line in writes:
+            base.write(self.file("devices", "devices.allow" if allow else "devices.deny"),
+                       line)
 
     def apply(self, r) -> None:
         """Write every limit `r` sets to its controller's file."""
@@ -248,19 +257,32 @@ def _v1_values(r):
 def _make_dirs(mountpoint: str, path: str, is_cpuset: bool) -> list[str]:
     """mkdir each missing level of `path`; returns what it made (for undo on failure).
 
-    A new v1 cpuset starts with no cpus and no mems, and then refuses every process
-    (ENOSPC): copy both down from the parent, level by level, as runc does.
+    A v1 cpuset starts with no cpus and no mems, and then refuses every process (ENOSPC):
+    each level on the way, made here or by someone else (a pod's cgroup), gets its
+    parent's when it has none, as runc's cpusetEnsureParent does.
     """
     made = []
     current = mountpoint
     for part in [p for p in path.split("/") if p]:
         parent, current = current, os.path.join(current, part)
-        if os.path.isdir(current):
-            continue
-        os.mkdir(current)
-        made.append(current)
+        if not os.path.isdir(current):
+            os.mkdir(current)
+            made.append(current)
         if is_cpuset:
-            for name in ("cpuset.cpus", "cpuset.mems"):
-                with open(os.path.join(parent, name)) as f:
-                    base.write(os.path.join(current, name), f.read().strip() or "\n")
+            _inherit_cpuset(parent, current)
     return made
+
+
+def _inherit_cpuset(parent: str, child: str) -> None:
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        if _read_or_empty(os.path.join(child, name)):
+            continue
+        base.write(os.path.join(child, name), _read_or_empty(os.path.join(parent, name)) or "\n")
+
+
+def _read_or_empty(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return ""

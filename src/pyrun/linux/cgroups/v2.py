@@ -47,6 +47,10 @@ class V2Group:
             raise CgroupError(e.filename or current, e.strerror or str(e)) from None
         return made
 
+    def dirs_to_make(self) -> list[str]:
+        """The container's directory, if create() would make it (for the journal)."""
+        return [] if os.path.isdir(self.dir) else [self.dir]
+
     def destroy(self, made: list[str]) -> None:
         """Remove the container's directory, and the sub-cgroups made inside it, if pyrun
         made it (`made`, from create): never a cgroup someone else owns."""
@@ -89,9 +93,11 @@ class V2Group:
         base.wait_for(lambda: not self.frozen(), self.file("cgroup.events") + ": frozen 0")
 
     # --- limits
-    def set_devices(self, rules) -> None:
+    def set_devices(self, rules, previous=None) -> None:
         """v2 has no devices files: the allow-list is an eBPF program (BPF_CGROUP_DEVICE)
-        attached to the cgroup, which keeps it when our fds close."""
+        attached to the cgroup, which keeps it when our fds close. An update (`previous`
+        given) attaches the new program before it detaches the old ones: in between both
+        apply (a device must pass each), never no program at all."""
         from pyrun.linux import syscalls
         from pyrun.linux.cgroups.devices import v2_program
 
@@ -103,8 +109,12 @@ class V2Group:
         try:
             cgroup_fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
+                old = syscalls.bpf_prog_query(cgroup_fd, syscalls.BPF_CGROUP_DEVICE) \
+                    if previous is not None else []
                 syscalls.bpf_prog_attach(cgroup_fd, prog, syscalls.BPF_CGROUP_DEVICE,
                                          syscalls.BPF_F_ALLOW_MULTI)
+                for prog_id in old:
+                    _detach(cgroup_fd, prog_id)
             finally:
                 os.close(cgroup_fd)
         except OSError as e:
@@ -145,6 +155,18 @@ class V2Group:
             "pids": {"current": base.read_int(self.file("pids.current")),
                      "limit": base.read_int(self.file("pids.max"))},
         }
+
+
+def _detach(cgroup_fd: int, prog_id: int) -> None:
+    """Detach the device program `prog_id` (the container's cgroup is pyrun's: what is
+    attached to it is the filter pyrun put there)."""
+    from pyrun.linux import syscalls
+
+    prog = syscalls.bpf_prog_get_fd_by_id(prog_id)
+    try:
+        syscalls.bpf_prog_detach(cgroup_fd, prog, syscalls.BPF_CGROUP_DEVICE)
+    finally:
+        os.close(prog)
 
 
 def _enable_controllers(directory: str) -> None:

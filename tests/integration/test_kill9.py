@@ -1,0 +1,111 @@
+"""kill -9 of pyrun at each named point of create, start, run -d and exec, then
+`delete --force`: nothing may be left, no state directory, cgroup, mount or process.
+
+pyrun stops itself where PYRUN_FAILPOINT names (pyrun.failpoints); the test waits for
+it to be stopped there, SIGKILLs it, and cleans up as a user would. Processes are found
+from outside by a marker in their environment: pyrun's own children inherit
+PYRUN_FAILPOINT, the container's processes get KILL9_MARK from the config.
+"""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.bundles import PYRUN, default_config
+
+pytestmark = pytest.mark.vm
+
+CREATE_POINTS = [
+    "create: made the state directory",
+    "create: journaled the cgroup",
+    "create: made the cgroup",
+    "create: applied the limits",
+    "create: forked",
+    "create: got the init's pid",
+    "create: journaled the init",
+    "create: moved the init into its cgroup",
+    "create: the init said created",
+    "create: saved the state",
+    "create: wrote the pid file",
+]
+START_POINTS = ["start: opened exec.fifo", "start: the init went", "start: removed exec.fifo"]
+EXEC_POINTS = ["exec: forked", "exec: moved into the cgroup", "exec: the process started"]
+CASES = ([("create", p) for p in CREATE_POINTS] + [("run -d", p) for p in CREATE_POINTS]
+         + [("run -d", p) for p in START_POINTS] + [("start", p) for p in START_POINTS]
+         + [("exec", p) for p in EXEC_POINTS])
+
+
+def marked_processes(mark: str) -> list[int]:
+    """Live processes whose environment holds `mark` (zombies have no environment)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                if mark.encode() in Path(f"/proc/{entry}/environ").read_bytes():
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def wait_stopped(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Until `proc` has stopped itself at the failpoint (state T)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"pyrun ended ({proc.returncode}) before the point"
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if fields[0] == "T":
+            return
+        time.sleep(0.01)
+    raise AssertionError("pyrun never reached the point")
+
+
+def cgroups_named(container_id: str) -> list[str]:
+    found = []
+    for root, dirs, _ in os.walk("/sys/fs/cgroup"):
+        found += [os.path.join(root, d) for d in dirs if d == container_id]
+    return found
+
+
+@pytest.mark.parametrize(("command", "point"), CASES, ids=[f"{c}: {p.split(': ')[1]}"
+                                                           for c, p in CASES])
+def test_kill9_then_delete_force_leaves_nothing(make_bundle, container_id, state_root,
+                                                tmp_path, command, point):
+    mark = f"KILL9_MARK={container_id}"
+    config = default_config(args=("sleep", "100"))
+    config["process"]["env"].append(mark)
+    bundle = make_bundle(config=config)
+    base = [PYRUN, "--root", str(state_root)]
+    if command in ("start", "exec"):  # the container first, then the command to kill
+        first = ["create"] if command == "start" else ["run", "-d"]
+        # not pipes: the container keeps pyrun's stdio, and a pipe would never end
+        subprocess.run([*base, *first, "-b", str(bundle), container_id], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    argv = {"create": ["create", "--pid-file", str(tmp_path / "pid"), "-b", str(bundle)],
+            "run -d": ["run", "-d", "--pid-file", str(tmp_path / "pid"), "-b", str(bundle)],
+            "start": ["start"], "exec": ["exec", "-d"]}[command]
+    tail = ["sleep", "99"] if command == "exec" else []
+    victim = subprocess.Popen([*base, *argv, container_id, *tail],
+                              env={**os.environ, "PYRUN_FAILPOINT": point},
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_stopped(victim)
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+    deleted = subprocess.run([*base, "delete", "--force", container_id],
+                             capture_output=True, text=True)
+    assert deleted.returncode == 0, deleted.stderr
+    deadline = time.monotonic() + 5  # a child that lost pyrun exits by itself
+    while (left := marked_processes(mark) + marked_processes(f"PYRUN_FAILPOINT={point}")) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"processes left: {left}"
+    assert not list(state_root.iterdir()), "a state directory is left"
+    assert not cgroups_named(container_id), "a cgroup is left"
