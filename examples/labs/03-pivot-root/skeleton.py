@@ -62,8 +62,9 @@ def enter_rootfs(rootfs: str) -> None:
     syscalls.mount("proc", os.path.join(rootfs, "proc"), "proc",
                    MS_NOSUID | MS_NODEV | MS_NOEXEC)
     make_dev(rootfs)
-    # TODO 2: replace the chroot and chdir below with mounts.pivot_root(rootfs). Read it
-    #         (src/pyrun/linux/mounts.py): it chdirs into the rootfs, calls
+    # TODO 2: replace the chroot and chdir below with mounts.pivot_root(rootfd), rootfd
+    #         an fd on the rootfs (os.open(rootfs, os.O_PATH | os.O_DIRECTORY)). Read it
+    #         (src/pyrun/linux/mounts.py): it fchdirs into the rootfs, calls
     #         pivot_root(".", "."), which stacks the old root on top of the new one, then
     #         unmounts that old root (umount2 with MNT_DETACH). Afterwards the host's tree
     #         is not in this mount namespace at all.

@@ -149,10 +149,16 @@ def enter_rootfs(rootfs: str) -> None:
     syscalls.mount("proc", os.path.join(rootfs, "proc"), "proc",
                    MS_NOSUID | MS_NODEV | MS_NOEXEC)
     make_dev(rootfs)
-    # pyrun.linux.mounts.pivot_root: chdir into the rootfs, pivot_root(".", "."), which
+    # pyrun.linux.mounts.pivot_root: fchdir into the rootfs, pivot_root(".", "."), which
     # stacks the old root on top of the new one, then unmount that old root (MNT_DETACH).
     # The host's tree is then not in this mount namespace at all; cwd and / are the rootfs.
-    mounts.pivot_root(rootfs)
+    # It takes an fd rather than a path: in a user namespace (level 07), the directories
+    # above the rootfs may be closed to the container's root.
+    rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        mounts.pivot_root(rootfd)
+    finally:
+        os.close(rootfd)
 
 
 # The device nodes programs expect: name -> (major, minor), from the kernel's

@@ -184,10 +184,16 @@ def enter_rootfs(rootfs: str) -> None:
     syscalls.mount("proc", os.path.join(rootfs, "proc"), "proc",
                    MS_NOSUID | MS_NODEV | MS_NOEXEC)
     make_dev(rootfs)
-    # pyrun.linux.mounts.pivot_root: chdir into the rootfs, pivot_root(".", "."), which
+    # pyrun.linux.mounts.pivot_root: fchdir into the rootfs, pivot_root(".", "."), which
     # stacks the old root on top of the new one, then unmount that old root (MNT_DETACH).
     # The host's tree is then not in this mount namespace at all; cwd and / are the rootfs.
-    mounts.pivot_root(rootfs)
+    # It takes an fd rather than a path: in a user namespace (level 07), the directories
+    # above the rootfs may be closed to the container's root.
+    rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        mounts.pivot_root(rootfd)
+    finally:
+        os.close(rootfd)
 
 
 # The device nodes programs expect: name -> (major, minor), from the kernel's
@@ -200,9 +206,9 @@ def make_dev(rootfs: str) -> None:
     """A /dev of the container's own: a tmpfs with DEVICES, not the host's /dev (disks...)."""
     # TODO 5: in a user namespace mknod(2) fails with EPERM (a node made there would reach
     #         the host's devices). Bind-mount the host's nodes instead, as rootless runc and
-    #         podman do: for each name, mounts.mount_entry(rootfd, f"/dev/{name}", "bind",
-    #         f"/dev/{name}", mounts.parse_options(["bind"])) makes the empty file inside
-    #         the rootfs and mounts the host's node on it. Then no umask games either.
+    #         podman do: for each name, devices.bind_node(rootfd, f"/dev/{name}") makes
+    #         the empty file inside the rootfs and mounts the host's node on it. Then no
+    #         umask games either.
     syscalls.mount("tmpfs", os.path.join(rootfs, "dev"), "tmpfs",
                    MS_NOSUID | MS_STRICTATIME, "mode=755,size=64k")
     rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)

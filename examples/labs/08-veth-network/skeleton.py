@@ -228,10 +228,16 @@ def enter_rootfs(rootfs: str) -> None:
     syscalls.mount("proc", os.path.join(rootfs, "proc"), "proc",
                    MS_NOSUID | MS_NODEV | MS_NOEXEC)
     make_dev(rootfs)
-    # pyrun.linux.mounts.pivot_root: chdir into the rootfs, pivot_root(".", "."), which
+    # pyrun.linux.mounts.pivot_root: fchdir into the rootfs, pivot_root(".", "."), which
     # stacks the old root on top of the new one, then unmount that old root (MNT_DETACH).
     # The host's tree is then not in this mount namespace at all; cwd and / are the rootfs.
-    mounts.pivot_root(rootfs)
+    # It takes an fd rather than a path: in a user namespace (level 07), the directories
+    # above the rootfs may be closed to the container's root.
+    rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        mounts.pivot_root(rootfd)
+    finally:
+        os.close(rootfd)
 
 
 # The device nodes programs expect: name -> (major, minor), from the kernel's
@@ -251,10 +257,9 @@ def make_dev(rootfs: str) -> None:
                    MS_NOSUID | MS_STRICTATIME, "mode=755,size=64k")
     rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        bind = mounts.parse_options(["bind"])
         for name in DEVICES:
-            # Makes the empty file, resolved inside the rootfs, and mounts on it.
-            mounts.mount_entry(rootfd, f"/dev/{name}", "bind", f"/dev/{name}", bind)
+            # The empty file, made inside the rootfs (openat2), with the host's node on it.
+            devices.bind_node(rootfd, f"/dev/{name}")
         for target, link in devices.DEFAULT_LINKS:  # /dev/fd -> /proc/self/fd, stdin, ...
             devices.create_link(rootfd, target, link)
     finally:

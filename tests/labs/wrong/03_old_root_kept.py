@@ -8,9 +8,10 @@ from pathlib import Path
 from pyrun.linux import mounts, syscalls
 
 
-def pivot_keep_old(rootfs, sc=None):
-    os.makedirs(os.path.join(rootfs, ".oldroot"), exist_ok=True)
-    syscalls.pivot_root(rootfs, os.path.join(rootfs, ".oldroot"))
+def pivot_keep_old(new_root_fd, sc=None):
+    os.fchdir(new_root_fd)
+    os.makedirs(".oldroot", exist_ok=True)
+    syscalls.pivot_root(".", ".oldroot")
     os.chdir("/")  # the mistake: no umount2("/.oldroot", MNT_DETACH)
 
 

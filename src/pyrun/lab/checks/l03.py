@@ -26,7 +26,7 @@ def check(lab):
                  "after chroot: the host's tree is still in its mount namespace",
                  "make the rootfs the root mount of the namespace: bind it onto itself "
                  "(mounts.bind_rootfs(rootfs): pivot_root needs a mount point), then "
-                 "mounts.pivot_root(rootfs) instead of chroot", run)
+                 "mounts.pivot_root(fd on the rootfs) instead of chroot", run)
     lab.ok("its / is the rootfs, as the root mount of its namespace")
     host_root = next(m for m in lab.box.mountinfo() if m.point == "/")
     for m in observe.mountinfo(pid):

@@ -11,7 +11,7 @@ KNOWN = (
      "uid 0 (unmapped): become the namespace's root with user.switch(0, 0, [])"),
     ("mknod", "in a user namespace mknod(2) fails with EPERM (a node made there would reach "
      "the host's devices): bind-mount the host's /dev/null, /dev/zero... onto empty files "
-     "instead (mounts.mount_entry with the 'bind' option)"),
+     "instead: devices.bind_node(rootfd, '/dev/null')"),
     ("uid_map", "uid_map and gid_map take one write each, by a process with privilege over "
      "the parent namespace (the parent, root on the host), after the child unshared"),
 )

@@ -36,6 +36,7 @@ def make_bundle(lab, name: str) -> tuple[str, str]:
     config["root"] = {"path": lab.rootfs, "readonly": False}
     config["hostname"] = "lab09"
     config["process"]["args"] = lab.probe()
+    config["process"]["terminal"] = False  # runc's template asks for one: that is level 10
     config["hooks"] = {kind: [{"path": "/bin/sh", "args": [
         "sh", "-c", f"cat > {hooks_dir}/{kind}.json"]}] for kind in ("poststart", "poststop")}
     with open(os.path.join(bundle, "config.json"), "w") as f:
