@@ -3,7 +3,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: install test-deps test unit integration engines lint bench min-memory vm-test demo clean
+.PHONY: install test-deps test unit integration engines lint bench min-memory vm-test labs \
+	lab-check demo clean
 
 install:
 	scripts/install.sh
@@ -14,10 +15,11 @@ test-deps:
 
 # The whole suite, after installing what it needs (test-deps): lint, unit tests (no root),
 # integration tests (root, this host's cgroups), the cgroup tests again on a pure cgroup
-# v2 kernel in a VM (a suite that skips it is not the whole suite),
+# v2 kernel in a VM (a suite that skips it is not the whole suite), the teaching labs'
+# checkers (root; level 05 in the VM),
 # then Docker, podman and containerd running pyrun (root; each engine started privately):
 # last, so that the slowest step, and the one most often failing, does not hide the others.
-test: test-deps lint unit integration vm-test engines
+test: test-deps lint unit integration vm-test labs engines
 
 unit:
 	$(PYTEST) tests/unit
@@ -33,7 +35,7 @@ engines:
 	$(PYTEST) -m engines tests/engines
 
 lint:
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples/labs
 	$(VENV)/bin/lint-imports
 
 bench: test-deps
@@ -50,6 +52,20 @@ vm-test:
 		{ echo "vm-test: no qemu: run sudo make test-deps first"; exit 1; }
 	sh scripts/write-launcher.sh
 	vm/run.sh --cwd $(CURDIR) -- $(PY) -m pytest -m "cgroups or vm" tests/integration
+
+# The teaching labs (examples/labs/README.md), as root: every level's checker passes on its
+# solution and fails, with its teaching message, on its skeleton and on typical wrong
+# attempts (tests/labs/wrong). Level 05 needs cgroup v2: on a host without it, its cases
+# run in one boot of the VM above.
+labs:
+	sh scripts/write-launcher.sh
+	$(PYTEST) -m labs tests/labs
+
+# One level's checker on your program: make lab-check N=03 [PROGRAM=path/to/yours.py]
+# (default: examples/labs/NN-*/student.py, else the level's skeleton).
+lab-check:
+	@test -n "$(N)" || { echo "usage: make lab-check N=NN [PROGRAM=file]"; exit 2; }
+	$(VENV)/bin/pyrun-lab check $(N) $(PROGRAM)
 
 demo:
 	pyrun run -b examples/hello demo-$$$$
