@@ -3,15 +3,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: install test unit integration lint bench min-memory vm-test demo clean
+.PHONY: install test unit integration fuzz lint bench min-memory vm-test demo clean
 
 install:
 	scripts/install.sh
 
 # The whole suite: lint, unit tests (no root), integration tests (root, this host's cgroups),
-# then the cgroup tests again on a pure cgroup v2 kernel in a VM (vm/install-deps.sh first;
-# without qemu the VM step says so and fails: a suite that skips it is not the whole suite).
-test: lint unit integration vm-test
+# the config fuzzer's bounded run (root), then the cgroup tests again on a pure cgroup v2
+# kernel in a VM (vm/install-deps.sh first; without qemu the VM step says so and fails: a
+# suite that skips it is not the whole suite).
+test: lint unit integration fuzz vm-test
 
 unit:
 	$(PYTEST) tests/unit
@@ -19,6 +20,13 @@ unit:
 integration:
 	sh scripts/write-launcher.sh
 	$(PYTEST) tests/integration
+
+# Generated and pathological config.json files through create and run (root; ~2-3 min):
+# a fixed seed, PYRUN_FUZZ_EXAMPLES cases (default 120); then the regression tests of
+# tests/fuzz/findings. Long runs: `python -m tests.fuzz --help`.
+fuzz:
+	sh scripts/write-launcher.sh
+	$(PYTEST) -m fuzz tests/fuzz
 
 lint:
 	$(VENV)/bin/ruff check src tests bench
