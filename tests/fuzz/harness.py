@@ -63,6 +63,7 @@ class Case:
     prepare: Callable[["CaseDir"], None] | None = None
     id_arg: str | None = None  # the id on the command line, when not `cid`
     extra_args: tuple[str, ...] = ()
+    timeout: float = TIMEOUT  # seconds before the command counts as hung
 
 
 @dataclass
@@ -235,7 +236,7 @@ class Session:
         cid = case.cid if case.id_arg is None else case.id_arg
         argv = [runtime, "--root", str(d.state), case.command, *case.extra_args,
                 "--bundle", str(d.bundle), cid]
-        rc, out, err = self._invoke(argv, d, case.cid)
+        rc, out, err = self._invoke(argv, d, case.cid, timeout=case.timeout)
         res = Result(case, rc, err, out, text)
         judge_exit(res, cid, pyrun_wording=runtime == self.pyrun)
         if rc == 0 and case.command == "create":
@@ -351,7 +352,7 @@ def judge_exit(res: Result, cid: str, pyrun_wording: bool = True) -> None:
     if "Traceback (most recent call last)" in text:
         add(Finding("traceback", _traceback_tail(text)))
     if res.rc is None:
-        add(Finding("hang", f"no exit after {TIMEOUT:g} s"))
+        add(Finding("hang", f"no exit after {res.case.timeout:g} s"))
         return
     if res.rc < 0:
         add(Finding("crash", f"killed by signal {-res.rc}: {_first(res.stderr)}"))

@@ -1,6 +1,7 @@
 """Fixed pathological inputs: config.json that is not a plain file or is huge or deeply
 nested, a rootfs that leads out of the bundle, odd container ids. Each is a function
-`make(cid) -> harness.Case`; `ODDITIES` lists them by name."""
+`make(cid) -> harness.Case`; `ODDITIES` lists them by name, `MUST_REFUSE` those that
+must be refused."""
 
 import json
 import os
@@ -23,7 +24,7 @@ def _replace_config(make_it):
 
 def fifo(cid):
     return Case(cid, prepare=_replace_config(lambda d: os.mkfifo(d.config)),
-                label="config.json is a FIFO")
+                label="config.json is a FIFO", timeout=5)
 
 
 def dev_zero(cid):
@@ -154,6 +155,17 @@ def odd_id(container_id, name):
                     label=f"container id {name}")
     return make_case
 
+
+# What must be refused (the others may also be accepted): runc refuses each of these too,
+# but for the FIFO, on which runc hangs.
+MUST_REFUSE = {
+    "config-fifo", "config-dev-zero", "config-dev-null", "config-directory",
+    "config-dangling-symlink", "config-symlink-loop", "config-nested-arrays-top",
+    "config-nested-objects-top", "config-empty", "config-null", "config-bom", "config-utf16",
+    "rootfs-symlink-out", "rootfs-symlink-loop", "rootfs-is-file", "id-dotdot", "id-dot",
+    "id-slash", "id-dotdot-slash", "id-empty", "id-long", "id-unicode", "id-nul", "id-dash",
+    "id-newline",
+}
 
 ODDITIES = {
     "config-fifo": fifo,

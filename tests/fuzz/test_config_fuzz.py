@@ -4,7 +4,7 @@ a clean success (then deleted) or one `pyrun: CMD ID: ...` line with exit status
 nothing left behind.
 
 The generated cases are repeatable: a fixed hypothesis seed (PYRUN_FUZZ_SEED to change it),
-PYRUN_FUZZ_EXAMPLES cases through `create` (default 120) and a quarter as many through
+PYRUN_FUZZ_EXAMPLES cases through `create` (default 300) and a quarter as many through
 `run`. A finding does not stop the run: the test fails at the end with a table of all of
 them. For long runs, `python -m tests.fuzz` (see tests/fuzz/__main__.py).
 
@@ -17,11 +17,11 @@ import pytest
 
 from tests.fuzz.campaign import findings_of, new_id, run_plans, summary
 from tests.fuzz.harness import Result
-from tests.fuzz.oddities import ODDITIES
+from tests.fuzz.oddities import MUST_REFUSE, ODDITIES
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(900)]
 
-EXAMPLES = int(os.environ.get("PYRUN_FUZZ_EXAMPLES", "120"))
+EXAMPLES = int(os.environ.get("PYRUN_FUZZ_EXAMPLES", "300"))
 SEED = int(os.environ.get("PYRUN_FUZZ_SEED", "20240601"))
 
 
@@ -42,6 +42,8 @@ def test_generated_configs(fuzz_session, command, examples, seed):
 def test_pathological_input(fuzz_session, name):
     res = fuzz_session.run(ODDITIES[name](new_id()))
     assert not res.findings, describe(res)
+    if name in MUST_REFUSE:
+        assert res.rc == 1, f"accepted, must be refused: {describe(res)}"
 
 
 def test_default_config_is_accepted(fuzz_session):
