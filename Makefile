@@ -22,7 +22,7 @@ integration:
 	$(PYTEST) tests/integration
 
 # Generated and pathological config.json files through create and run (root; ~2-3 min):
-# a fixed seed, PYRUN_FUZZ_EXAMPLES cases (default 120); then the regression tests of
+# a fixed seed, PYRUN_FUZZ_EXAMPLES cases (default 300); then the regression tests of
 # tests/fuzz/findings. Long runs: `python -m tests.fuzz --help`.
 fuzz:
 	sh scripts/write-launcher.sh
