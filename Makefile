@@ -24,9 +24,12 @@ integration:
 # Generated and pathological config.json files through create and run (root; ~2-3 min):
 # a fixed seed, PYRUN_FUZZ_EXAMPLES cases (default 300); then the regression tests of
 # tests/fuzz/findings. Long runs: `python -m tests.fuzz --help`.
+# Inside the sandbox when this machine has one (tests/fuzz refuses to run as root outside it
+# unless PYRUN_FUZZ_UNSANDBOXED=1).
+SANDBOX ?= $(wildcard /work/shared/tools/sandbox)
 fuzz:
 	sh scripts/write-launcher.sh
-	$(PYTEST) -m fuzz tests/fuzz
+	$(SANDBOX) $(PYTEST) -m fuzz tests/fuzz
 
 lint:
 	$(VENV)/bin/ruff check src tests bench
