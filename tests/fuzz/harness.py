@@ -297,9 +297,8 @@ class Session:
         procs = _live_children(self.keep, cid, d)
         if procs:
             findings.append(Finding("leftover-process", "; ".join(procs)))
-        # An empty /pyrun, the parent of every container's cgroup, may stay (as runc's).
-        cgroups = sorted(c for c in after.cgroups - before.cgroups
-                         if not (c.endswith("/pyrun") and not _subdirs(c)))
+        # (/pyrun, the parent of every container's cgroup, may stay, as runc's parents.)
+        cgroups = sorted(after.cgroups - before.cgroups)
         if cgroups:
             findings.append(Finding("leftover-cgroup", f"cgroups: {cgroups}"))
         mounts = sorted(after.mounts.keys() - before.mounts.keys())
@@ -310,7 +309,11 @@ class Session:
         if links:
             findings.append(Finding("leftover-link", f"network links: {links}"))
         if findings:
-            self._clean(d, runtime, cid, [after.mounts[m] for m in mounts], cgroups)
+            # Only mounts in our case's directory are ours to remove: outside the sandbox,
+            # a new mount elsewhere may be someone else's (it is reported all the same).
+            ours = [after.mounts[m] for m in mounts
+                    if after.mounts[m].startswith(str(self.workdir) + "/")]
+            self._clean(d, runtime, cid, ours, cgroups)
         return findings
 
     def _clean(self, d: CaseDir, runtime: str, cid: str, mounts, cgroups):
@@ -408,27 +411,21 @@ def _mounts() -> dict:
 
 
 def _cgroups(cid: str) -> set:
-    """Directories, in any hierarchy, under a `pyrun` cgroup or with the case id in their
-    name (a relative cgroupsPath lands below our own cgroup)."""
+    """Directories, in any hierarchy, with the case id in their path (a relative
+    cgroupsPath lands below our own cgroup, so search every level). Never anything else:
+    outside the sandbox the hierarchy holds other people's containers, which the clean-up
+    must not touch."""
     found = set()
     if not CGROUP_ROOT.is_dir():
         return found
     for hier in CGROUP_ROOT.iterdir():
         for top, dirs, _ in os.walk(hier):
             rel = top[len(str(hier)):]
-            if "/pyrun" in rel or cid in rel:
+            if cid in rel:
                 found.add(top)
-            # stay shallow outside pyrun's own subtree: a host has many cgroups
-            if rel.count("/") >= 6 and "/pyrun" not in rel:
+            if rel.count("/") >= 8:  # deep enough for any path the fuzzer makes
                 dirs[:] = []
     return found
-
-
-def _subdirs(path: str) -> list[str]:
-    try:
-        return [e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return []
 
 
 def _children() -> dict[int, str]:
