@@ -8,8 +8,13 @@ from collections import defaultdict
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from tests.fuzz.harness import SEVERITY, Case, Result, Session
+from tests.fuzz.harness import CONTROL, SEVERITY, Case, Result, Session
 from tests.fuzz.mutations import plans
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped: the table must not drive the terminal."""
+    return CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def new_id() -> str:
@@ -100,7 +105,7 @@ def summary(results: list[Result]) -> str:
         res, f = r["example"]
         paths = r["paths"][0] + (f" (+{len(r['paths']) - 1} more)" if len(r["paths"]) > 1
                                  else "")
-        first = (res.first_line or f.detail)[:200]
+        first = printable((res.first_line or f.detail)[:200])
         out.append(f"{r['kind']:<18} {r['count']:>5}  {paths:<40}  {first}")
     return "\n".join(out)
 
@@ -123,7 +128,8 @@ def differences(results: list[Result]) -> str:
     out = ["", f"{'differs from runc':<28} {'count':>5}  {'JSON path mutated':<40}  "
                f"the refusal"]
     for (way, line), (count, res) in sorted(groups.items(), key=lambda kv: -kv[1][0]):
-        out.append(f"{way:<28} {count:>5}  {path_of(res.case.label):<40}  {line[:160]}")
+        out.append(f"{way:<28} {count:>5}  {path_of(res.case.label):<40}  "
+                   f"{printable(line[:160])}")
     return "\n".join(out)
 
 
