@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 .PHONY: install test-deps test unit integration engines lint bench min-memory vm-test labs \
-	lab-check demo clean
+	lab-check fuzz demo clean
 
 install:
 	scripts/install.sh
@@ -16,10 +16,10 @@ test-deps:
 # The whole suite, after installing what it needs (test-deps): lint, unit tests (no root),
 # integration tests (root, this host's cgroups), the cgroup tests again on a pure cgroup
 # v2 kernel in a VM (a suite that skips it is not the whole suite), the teaching labs'
-# checkers (root; level 05 in the VM),
+# checkers (root; level 05 in the VM), the config fuzzer's bounded run (root),
 # then Docker, podman and containerd running pyrun (root; each engine started privately):
 # last, so that the slowest step, and the one most often failing, does not hide the others.
-test: test-deps lint unit integration vm-test labs engines
+test: test-deps lint unit integration vm-test labs fuzz engines
 
 unit:
 	$(PYTEST) tests/unit
@@ -33,6 +33,13 @@ integration:
 engines:
 	sh scripts/write-launcher.sh
 	$(PYTEST) -m engines tests/engines
+
+# Generated and pathological config.json files through create and run (root; ~2 min): a
+# fixed seed, PYRUN_FUZZ_EXAMPLES cases (default 300), then the regression tests of
+# tests/fuzz/findings. Long runs: `python -m tests.fuzz --help`.
+fuzz:
+	sh scripts/write-launcher.sh
+	$(PYTEST) -m fuzz tests/fuzz
 
 lint:
 	$(VENV)/bin/ruff check src tests bench examples/labs
