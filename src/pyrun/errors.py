@@ -125,11 +125,38 @@ def log(level: str, message: str) -> None:
             pass
 
 
+MAX_LINE = 2000  # characters of one message; a config value it quotes may be any size
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """`text` safe to print as one line: control characters, line breaks and lone
+    surrogates escaped (a config value must not forge a second line or drive the terminal),
+    and the middle of an overlong text left out (both ends name what and why)."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() or c == "\t" else _escaped(c) for c in text)
+    if len(text) > limit:
+        head, tail = limit * 2 // 3, limit // 4
+        text = f"{text[:head]} ...({len(text) - head - tail} characters left out)... " \
+               f"{text[-tail:]}"
+    return text
+
+
+def _escaped(c: str) -> str:
+    if c == "\n":
+        return "\\n"
+    code = ord(c)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def report(level: str, message: str) -> None:
     """A warning or error for the user: `pyrun: ...` on stderr (a JSON line instead with
-    --log-format json and no --log, as runc then logs to stderr), and to --log."""
+    --log-format json and no --log, as runc then logs to stderr), and to --log. Always
+    one line (`one_line`)."""
     import sys
 
+    message = one_line(message)
     if _Log.format == "json" and not _Log.path:
         print(log_line(level, message), file=sys.stderr)
     else:

@@ -8,7 +8,7 @@ the harness's rules hold: exit 0 or one `pyrun: CMD ID: ...` line with status 1,
 traceback, internal error or Python exception name, nothing left behind.
 tests/fuzz/findings/README.md says what pyrun did when each was found, and what runc does.
 
-These fail until pyrun is fixed: that is their purpose.
+Each failed when found; all pass now, and keep them fixed.
 """
 
 import json

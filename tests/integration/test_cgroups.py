@@ -600,6 +600,25 @@ def test_an_absolute_cgroups_path_is_used_as_is(pyrun, make_bundle, container_id
     assert not existing_dirs(path)
 
 
+def test_a_nested_cgroups_path_leaves_no_level_it_made(pyrun, make_bundle, container_id):
+    """Every level create made goes with the container, but the shared top (/pyrun)."""
+    path = f"/pyrun/{container_id}/sub/sub2"
+    config = config_with({"pids": {"limit": 50}}, cgroups_path=path)
+    with running(pyrun, make_bundle, container_id, config=config) as pid:
+        assert cgroup_dir(container_id, "pids", path).is_dir()
+        assert {seen for _, seen in proc_cgroups(pid)} == {path}
+    assert not existing_dirs(f"/pyrun/{container_id}")
+
+
+def test_a_cgroups_path_naming_a_control_file_leaves_nothing(pyrun, make_bundle,
+                                                              container_id):
+    path = f"/pyrun/{container_id}/cgroup.procs"
+    result = pyrun("create", "-b", make_bundle(config=config_with(cgroups_path=path)),
+                   container_id)
+    assert_one_error_line(result, "cgroup.procs", "not a directory")
+    assert not existing_dirs(f"/pyrun/{container_id}")
+
+
 def test_a_relative_cgroups_path_is_below_the_runtimes_own_cgroup(pyrun, make_bundle,
                                                                    container_id):
     # pyrun runs in this test process's cgroups; runc resolves a relative path against its

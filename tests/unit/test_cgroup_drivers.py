@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pyrun.config import Resources
+from pyrun.errors import PyrunError
 from pyrun.linux.cgroups.detect import Hierarchy
 from pyrun.linux.cgroups.v1 import V1Group
 from pyrun.linux.cgroups.v2 import V2Group
@@ -126,3 +127,42 @@ def test_v1_all_procs_is_every_hierarchy_and_below(v1_hierarchies, tmp_path):
     (tmp_path / "pids" / "c1" / "sub").mkdir()
     (tmp_path / "pids" / "c1" / "sub" / "cgroup.procs").write_text("8\n")
     assert group.all_procs() == [7, 8]
+
+
+def _no_cpuset(hierarchies):
+    # a cpuset directory holds the cpus/mems files create copied in: not removable here
+    return [h for h in hierarchies if "cpuset" not in h.controllers]
+
+
+def test_v1_nested_path_every_level_made_is_removed_but_the_shared_top(v1_hierarchies,
+                                                                        tmp_path):
+    group = V1Group("/pyrun/c1/sub/sub2", _no_cpuset(v1_hierarchies))
+    levels = [str(tmp_path / h / "pyrun" / p)
+              for h in ("cpu,cpuacct", "memory", "pids", "freezer", "unified")
+              for p in ("c1", "c1/sub", "c1/sub/sub2")]
+    assert group.dirs_to_make() == levels  # journaled before any is made
+    made = group.create()
+    assert made == levels
+    group.destroy(made)
+    for h in ("cpu,cpuacct", "memory", "pids", "freezer", "unified"):
+        assert list((tmp_path / h / "pyrun").iterdir()) == []  # /pyrun, shared, stays
+
+
+def test_v1_a_level_kept_by_another_container_stays(v1_hierarchies, tmp_path):
+    group = V1Group("/pyrun/pod/c1", _no_cpuset(v1_hierarchies))
+    made = group.create()
+    (tmp_path / "pids" / "pyrun" / "pod" / "c2").mkdir()  # another container's, since
+    group.destroy(made)
+    assert (tmp_path / "pids" / "pyrun" / "pod" / "c2").is_dir()
+    assert not (tmp_path / "memory" / "pyrun" / "pod").exists()
+
+
+def test_v1_a_failing_mkdir_leaves_nothing_made(v1_hierarchies, tmp_path):
+    (tmp_path / "pids" / "pyrun" / "c1").mkdir(parents=True)
+    (tmp_path / "pids" / "pyrun" / "c1" / "cgroup.procs").write_text("")  # a control file
+    group = V1Group("/pyrun/c1/cgroup.procs", _no_cpuset(v1_hierarchies))
+    with pytest.raises(PyrunError, match=r"cgroup\.procs: not a directory"):
+        group.create()
+    for h in ("cpu,cpuacct", "memory"):  # made before the pids hierarchy failed
+        assert list((tmp_path / h / "pyrun").iterdir()) == []
+    assert not (tmp_path / "freezer" / "pyrun").exists()  # never reached

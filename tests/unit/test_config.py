@@ -424,6 +424,17 @@ REJECTIONS = [
      "hooks.prestart[0].path", "must be an absolute path"),
     ("hook-timeout-zero", ("hooks", "poststop"), [{"path": "/bin/true", "timeout": 0}],
      "hooks.poststop[0].timeout", "out of range"),
+    # found by the config fuzzer (tests/fuzz/findings)
+    ("hook-timeout-2**64", ("hooks", "poststop"), [{"path": "/bin/true", "timeout": 2**64}],
+     "hooks.poststop[0].timeout", "out of range"),
+    ("hostname-65-bytes", ("hostname",), "h" * 65, "hostname", "longer than 64 bytes"),
+    ("hostname-lone-surrogate", ("hostname",), "a\ud800", "hostname", "not valid Unicode"),
+    ("cwd-lone-surrogate", ("process", "cwd"), "/a\udfff", "process.cwd",
+     "not valid Unicode"),
+    ("sysctl-key-nul", ("linux", "sysctl"), {"net.ipv4.ip_forward\x00": "1"}, "linux.sysctl",
+     "NUL"),
+    ("too-many-gids", ("process", "user", "additionalGids"), list(range(65537)),
+     "process.user.additionalGids", "at most 65536"),
 ]
 
 

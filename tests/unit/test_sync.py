@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from pyrun.errors import PyrunError
 from pyrun.linux import sync
 from pyrun.linux.sync import Channel
 
@@ -74,3 +75,18 @@ def test_end_of_file_is_channel_closed(pair):
     child.close()
     with pytest.raises(sync.ChannelClosed):
         parent.wait(sync.PID)
+
+
+def test_an_error_quoting_a_huge_value_still_arrives_as_one_short_line():
+    parent, child = Channel.pair()
+    child.send_error("sethostname " + "h" * 70000 + ": Invalid argument")
+    with pytest.raises(sync.ChildFailed) as e:
+        parent.wait(sync.CREATED)
+    assert e.value.message.endswith(": Invalid argument") and len(e.value.message) < 2100
+
+
+def test_a_message_too_long_to_read_whole_is_an_error_not_a_json_traceback():
+    parent, child = Channel.pair()
+    child.sock.send(b'{"type": "error", "message": "' + b"x" * 70000 + b'"}')
+    with pytest.raises(PyrunError, match="cannot be read"):
+        parent.wait(sync.CREATED)

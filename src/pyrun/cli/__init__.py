@@ -81,7 +81,6 @@ def report(g: dict, command: str, argv: list[str], err: BaseException) -> int:
         message = f"{context}: {reason_of(err)}"
     else:
         message = f"{context}: internal error: {type(err).__name__}: {err}"
-    message = " ".join(message.split("\n"))
     if g.get("debug"):
         import traceback
 

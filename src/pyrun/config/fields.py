@@ -42,6 +42,11 @@ def string(path, value) -> str:
     expect(path, value, isinstance(value, str), "a string")
     if "\x00" in value:  # valid JSON, but no path, argument or name can hold one
         fail(path, "contains a NUL character")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # "\ud800" in the JSON: no UTF-8 for the kernel
+            fail(path, "not valid Unicode (a lone surrogate)")
     return value
 
 

@@ -51,7 +51,8 @@ def parse_linux(value) -> Linux:
         fail("linux.rootfsPropagation", f'unknown propagation "{prop}"')
     lx.rootfs_propagation = prop
     sysctl = obj("linux.sysctl", value.get("sysctl", {}))
-    lx.sysctl = {k: string(f"linux.sysctl.{k}", v) for k, v in sysctl.items()}
+    lx.sysctl = {string("linux.sysctl", k): string(f"linux.sysctl.{k}", v)
+                 for k, v in sysctl.items()}
     lx.cgroups_path = string("linux.cgroupsPath", value.get("cgroupsPath", ""))
     resources = obj("linux.resources", value.get("resources", {}))
     lx.resources = parse_resources(resources, "linux.resources")
@@ -117,6 +118,7 @@ def parse_resources(value, path: str = "linux.resources") -> Resources:
     blkio = obj(f"{path}.blockIO", value.get("blockIO") or {})
     unified = obj(f"{path}.unified", value.get("unified") or {})
     for key, text in unified.items():
+        string(f"{path}.unified", key)
         string(f"{path}.unified.{key}", text)
         if not key or "/" in key or key.startswith(".") or "." not in key:
             fail(f"{path}.unified", f'"{key}" is not a cgroup file name')

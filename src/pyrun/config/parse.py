@@ -50,12 +50,13 @@ def parse(doc, bundle: str, *, need_process: bool = True) -> Config:
         cfg.process_json = doc["process"]  # kept in state.json: exec starts from it
     elif need_process:
         fail("process", "missing (needed to create a container)")
-    cfg.hostname = string("hostname", doc.get("hostname", ""))
-    cfg.domainname = string("domainname", doc.get("domainname", ""))
+    cfg.hostname = uts_name("hostname", doc.get("hostname", ""))
+    cfg.domainname = uts_name("domainname", doc.get("domainname", ""))
     cfg.hooks = parse_hooks(doc.get("hooks", {}))
     cfg.hooks_json = doc.get("hooks", {}) if cfg.hooks else {}
     annotations = obj("annotations", doc.get("annotations", {}))
-    cfg.annotations = {k: string(f"annotations.{k}", v) for k, v in annotations.items()}
+    cfg.annotations = {string("annotations", k): string(f"annotations.{k}", v)
+                       for k, v in annotations.items()}
     cfg.linux = parse_linux(doc.get("linux", {}))
     if cfg.linux.seccomp is not None:
         cfg.seccomp_json = doc["linux"]["seccomp"]
@@ -64,6 +65,17 @@ def parse(doc, bundle: str, *, need_process: bool = True) -> Config:
 
 
 MAX_CONFIG_BYTES = 8 << 20  # Docker's and podman's configs are tens of kilobytes
+
+
+HOOK_TIMEOUT_MAX = 2**31 - 1  # seconds (68 years): what a timer can be given
+UTS_NAME_MAX = 64  # bytes: the kernel's __NEW_UTS_LEN (sethostname's EINVAL above it)
+
+
+def uts_name(path: str, value) -> str:
+    string(path, value)
+    if len(value.encode()) > UTS_NAME_MAX:
+        fail(path, f"longer than {UTS_NAME_MAX} bytes (the kernel's limit)")
+    return value
 
 
 def load(bundle: str, *, need_process: bool = True) -> Config:
@@ -166,7 +178,8 @@ def _hook(where: str, value) -> Hook:
     return Hook(path=absolute(f"{where}.path", value.get("path")),
                 args=strings(f"{where}.args", value.get("args", [])),
                 env=strings(f"{where}.env", value.get("env", [])),
-                timeout=integer(f"{where}.timeout", value["timeout"], 1) if "timeout" in value
+                timeout=integer(f"{where}.timeout", value["timeout"], 1, HOOK_TIMEOUT_MAX)
+                if "timeout" in value
                 else None)
 
 

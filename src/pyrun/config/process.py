@@ -74,10 +74,16 @@ def parse_process(value, path: str = "process") -> Process:
     )
 
 
+NGROUPS_MAX = 65536
+
+
 def _user(path: str, value) -> User:
     obj(path, value)
     umask = value.get("umask")
     gids = array(f"{path}.additionalGids", value.get("additionalGids", []))
+    if len(gids) > NGROUPS_MAX:
+        fail(f"{path}.additionalGids", f"{len(gids)} groups: at most {NGROUPS_MAX} (the kernel's "
+             "NGROUPS_MAX)")
     if "username" in value:
         raise NotSupportedYet(f"config.json: {path}.username (Windows only)")
     return User(

@@ -29,7 +29,7 @@ import os
 import struct
 
 from pyrun import fastjson
-from pyrun.errors import PyrunError
+from pyrun.errors import PyrunError, one_line
 
 MAX_MESSAGE = 65536
 
@@ -103,7 +103,8 @@ class Channel:
         self._send(CREATED)
 
     def send_error(self, message: str) -> None:
-        self._send(ERROR, {"message": message})
+        # one_line: a message quoting a huge config value must still fit one datagram
+        self._send(ERROR, {"message": one_line(message)})
 
     def request_runtime_hooks(self) -> dict:
         """Ask the parent to run the prestart and createRuntime hooks; returns the state
@@ -151,15 +152,25 @@ class Channel:
         self.sock.sendmsg([payload], ancillary)
 
     def _recv(self) -> Message:
-        data, ancillary, _flags, _addr = self.sock.recvmsg(MAX_MESSAGE,
-                                                            _socket.CMSG_SPACE(4))
+        try:
+            data, ancillary, flags, _addr = self.sock.recvmsg(MAX_MESSAGE,
+                                                              _socket.CMSG_SPACE(4))
+        except ConnectionResetError:  # the other side died with our message unread
+            raise ChannelClosed() from None
         fds = []
         for level, kind, payload in ancillary:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 fds += struct.unpack(f"{len(payload) // 4}i", payload[:len(payload) // 4 * 4])
         if not data:
             raise ChannelClosed()
-        decoded = fastjson.loads(data)
+        try:
+            if flags & _socket.MSG_TRUNC:
+                raise ValueError(f"longer than {MAX_MESSAGE} bytes")
+            decoded = fastjson.loads(data)
+        except ValueError as e:
+            for fd in fds:
+                os.close(fd)
+            raise PyrunError("sync channel", f"a message that cannot be read: {e}") from None
         return Message(decoded.pop("type", ""), decoded, fds)
 
     def set_blocking(self, flag: bool) -> None:

@@ -236,7 +236,7 @@ def _await_created(chan: Channel, c: state.Container, cfg: config.Config,
             message = chan.wait(sync.RUNTIME_HOOKS, sync.CONSOLE, sync.SECCOMP_FD,
                                 sync.CREATED)
         except sync.ChannelClosed:
-            raise PyrunError("container init exited during setup") from None
+            raise init_exited(c) from None
         if message.kind == sync.CREATED:
             return console
         if message.kind == sync.RUNTIME_HOOKS:
@@ -246,6 +246,19 @@ def _await_created(chan: Channel, c: state.Container, cfg: config.Config,
                                           _seccomp_agent_state(c))
         elif message.fds:
             console = hand_over_console(message.fds[0], console_socket)
+
+
+def init_exited(c: state.Container) -> PyrunError:
+    """Why the init died without a word: the OOM killer, when its cgroup counted a kill
+    (a memory limit below what setting up needs), else no more is known."""
+    try:
+        killed = common.cgroup_of(c).oom_kills()
+    except (PyrunError, OSError):
+        killed = 0
+    if killed:
+        return PyrunError("container init was killed by the OOM killer during setup",
+                          "linux.resources.memory.limit is below what it needs")
+    return PyrunError("container init exited during setup")
 
 
 def _seccomp_agent_state(c: state.Container) -> dict:

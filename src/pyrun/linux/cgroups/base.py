@@ -96,6 +96,52 @@ def remove_tree(top: str) -> None:
         remove_dir(directory)
 
 
+def levels(mountpoint: str, path: str) -> list[str]:
+    """Every directory from the top of `path` down to it: /m/a, /m/a/b, /m/a/b/c."""
+    out, current = [], mountpoint
+    for part in [p for p in path.split("/") if p]:
+        current = os.path.join(current, part)
+        out.append(current)
+    return out
+
+
+def owned_levels(mountpoint: str, path: str) -> list[str]:
+    """The levels of `path` a create may count as its own when it makes them: all but the
+    top one of a deeper path, which is a root shared by many containers (pyrun's /pyrun,
+    an engine's /docker, a slice) and stays, as runc leaves it: removing it would race
+    with every create under it."""
+    all_levels = levels(mountpoint, path)
+    return all_levels[1:] if len(all_levels) > 1 else all_levels
+
+
+def remove_made(made: list[str], own: list[str]) -> None:
+    """Remove what create made: the container's own directories (`own`) with whatever
+    cgroups it made below them, then the levels above them that create made too, deepest
+    first and only while empty (plain rmdir: one now holding another container's cgroup
+    stays). A create racing with this retries its mkdir (make_dir)."""
+    for d in own:
+        if d in made:
+            remove_tree(d)
+    for d in sorted((d for d in made if d not in own), key=len, reverse=True):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass  # not empty (another container's below), busy, or gone already
+
+
+def make_dir(path: str) -> bool:
+    """mkdir one level; True if this call made it, False if it was there. A parent that
+    vanished meanwhile (a delete removing the levels it made) is FileNotFoundError, for
+    the caller to start again from the top."""
+    try:
+        os.mkdir(path)
+        return True
+    except FileExistsError:
+        if not os.path.isdir(path):  # a cgroupsPath naming a control file
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory", path) from None
+        return False
+
+
 def signal_all(procs, sig: int) -> None:
     for pid in procs():
         try:

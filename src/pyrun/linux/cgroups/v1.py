@@ -44,26 +44,25 @@ class V1Group:
     def create(self) -> list[str]:
         """mkdir in every hierarchy; returns the container's directories this call made
         (destroy removes only those)."""
-        made = []
+        made: list[str] = []
         try:
             for h in self.hierarchies:
-                made += _make_dirs(h.mountpoint, self.path, "cpuset" in h.controllers)
+                _make_dirs(h.mountpoint, self.path, "cpuset" in h.controllers, made)
         except OSError as e:
-            for d in reversed(made):
-                base.remove_dir(d)
+            base.remove_made(made, self.dirs)
             raise CgroupError(e.filename or self.path, e.strerror or str(e)) from None
-        return [d for d in made if d in self.dirs]
+        return made
 
     def dirs_to_make(self) -> list[str]:
-        """The container's directories create() would make (for the journal)."""
-        return [d for d in self.dirs if not os.path.isdir(d)]
+        """The directories create() would make, the levels above the container's too (for
+        the journal)."""
+        return [d for h in self.hierarchies
+                for d in base.owned_levels(h.mountpoint, self.path) if not os.path.isdir(d)]
 
     def destroy(self, made: list[str]) -> None:
-        """Remove the container's directories that pyrun made, with the sub-cgroups made
-        inside them: never a cgroup someone else owns."""
-        for d in self.dirs:
-            if d in made:
-                base.remove_tree(d)
+        """Remove the directories pyrun made, with the sub-cgroups made inside the
+        container's: never a cgroup someone else owns."""
+        base.remove_made(made, self.dirs)
 
     def exists(self) -> bool:
         return os.path.isdir(self._procs_dir())
@@ -254,23 +253,28 @@ def _v1_values(r):
         yield "hugetlb", f"hugetlb.{size}.limit_in_bytes", str(limit)
 
 
-def _make_dirs(mountpoint: str, path: str, is_cpuset: bool) -> list[str]:
-    """mkdir each missing level of `path`; returns what it made (for undo on failure).
+def _make_dirs(mountpoint: str, path: str, is_cpuset: bool, made: list[str]) -> None:
+    """mkdir each missing level of `path`, adding each to `made` as soon as it exists (a
+    failure further down leaves `made` complete, for the undo).
 
     A v1 cpuset starts with no cpus and no mems, and then refuses every process (ENOSPC):
     each level on the way, made here or by someone else (a pod's cgroup), gets its
     parent's when it has none, as runc's cpusetEnsureParent does.
     """
-    made = []
-    current = mountpoint
-    for part in [p for p in path.split("/") if p]:
-        parent, current = current, os.path.join(current, part)
-        if not os.path.isdir(current):
-            os.mkdir(current)
-            made.append(current)
-        if is_cpuset:
-            _inherit_cpuset(parent, current)
-    return made
+    owned = base.owned_levels(mountpoint, path)
+    for attempt in range(3):  # again from the top if a delete removed a level meanwhile
+        parent = mountpoint
+        try:
+            for current in base.levels(mountpoint, path):
+                if base.make_dir(current) and current in owned:
+                    made.append(current)
+                if is_cpuset:
+                    _inherit_cpuset(parent, current)
+                parent = current
+            return
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
 
 
 def _inherit_cpuset(parent: str, child: str) -> None:

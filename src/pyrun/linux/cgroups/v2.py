@@ -28,34 +28,37 @@ class V2Group:
     def create(self) -> list[str]:
         """mkdir, enabling every available controller on the way down (subtree_control),
         so that the container's directory has the files its limits need. Returns the
-        container's directory if this call made it (destroy removes only that)."""
+        directories this call made (destroy removes only those)."""
+        made: list[str] = []
+        owned = base.owned_levels(self.mount, self.path)
         current = self.mount
-        made = []
         try:
-            for part in [p for p in self.path.split("/") if p]:
-                _enable_controllers(current)
-                current = os.path.join(current, part)
-                if not os.path.isdir(current):
-                    try:
-                        os.mkdir(current)
-                        made = [current]
-                    except FileExistsError:
-                        made = []  # another create made it first: not ours
-                else:
-                    made = []
+            for attempt in range(3):  # again from the top if a delete removed a level
+                try:
+                    parent = self.mount
+                    for current in base.levels(self.mount, self.path):
+                        _enable_controllers(parent)
+                        if base.make_dir(current) and current in owned:
+                            made.append(current)  # not made: there, or another create's
+                        parent = current
+                    break
+                except FileNotFoundError:
+                    if attempt == 2:
+                        raise
         except OSError as e:
+            base.remove_made(made, [self.dir])
             raise CgroupError(e.filename or current, e.strerror or str(e)) from None
         return made
 
     def dirs_to_make(self) -> list[str]:
-        """The container's directory, if create() would make it (for the journal)."""
-        return [] if os.path.isdir(self.dir) else [self.dir]
+        """The directories create() would make, the levels above the container's too (for
+        the journal)."""
+        return [d for d in base.owned_levels(self.mount, self.path) if not os.path.isdir(d)]
 
     def destroy(self, made: list[str]) -> None:
-        """Remove the container's directory, and the sub-cgroups made inside it, if pyrun
-        made it (`made`, from create): never a cgroup someone else owns."""
-        if self.dir in made:
-            base.remove_tree(self.dir)
+        """Remove the directories pyrun made (`made`, from create), with the sub-cgroups
+        made inside the container's: never a cgroup someone else owns."""
+        base.remove_made(made, [self.dir])
 
     def exists(self) -> bool:
         return os.path.isdir(self.dir)

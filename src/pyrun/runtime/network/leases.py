@@ -39,27 +39,65 @@ def veth_of(key: str) -> str:
 # --- the lease file
 
 class Leases:
-    """`<root>/@network/leases.json` held under its flock: `with Leases(root) as db:`."""
+    """`<root>/@network/leases.json` held under its flock: `with Leases(root) as db:`.
+
+    With no lease left, the directory is removed on the way out (nothing of pyrun's
+    networking stays once its last container is gone). Its lock file goes with it, so a
+    process that was waiting for the lock checks, once it has it, that it still locks the
+    file there, and starts again otherwise."""
 
     def __init__(self, state_root: str):
         self.dir = os.path.join(state_root, NETWORK_DIR)
         self.path = os.path.join(self.dir, LEASES_FILE)
+        self.lock_path = os.path.join(self.dir, LOCK_FILE)
         self.data: dict = {}
         self._fd = -1
 
     def __enter__(self) -> "Leases":
-        import fcntl
-
-        os.makedirs(self.dir, mode=0o700, exist_ok=True)
-        self._fd = os.open(os.path.join(self.dir, LOCK_FILE),
-                           os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        self.data = self.read()
+        self._fd = self._lock()
+        try:
+            self.data = self.read()
+        except BaseException:
+            self._release(remove=False)
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        os.close(self._fd)
-        self._fd = -1
+        self._release(remove=not self.data.get("leases"))
+
+    def _lock(self) -> int:
+        import fcntl
+
+        for _ in range(100):
+            os.makedirs(self.dir, mode=0o700, exist_ok=True)
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:
+                continue  # the directory went between makedirs and open
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino:
+                    return fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)  # removed while we waited: that lock guards nothing now
+        raise PyrunError(self.lock_path, "removed again and again: cannot lock it")
+
+    def _release(self, remove: bool) -> None:
+        try:
+            if remove:  # still under the lock
+                for path in (self.path, self.lock_path):
+                    try:
+                        os.unlink(path)
+                    except FileNotFoundError:
+                        pass
+                try:
+                    os.rmdir(self.dir)
+                except OSError:
+                    pass  # something else in it (leases.json.tmp of a crash): kept
+        finally:
+            os.close(self._fd)
+            self._fd = -1
 
     def read(self) -> dict:
         from pyrun import fastjson
