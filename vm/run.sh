@@ -105,7 +105,7 @@ initramfs_fresh() {
 shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
 # write_scratch: the scratch dir shared with the VM: config (sourced by
-# /init), env (NAME=VALUE lines) and cmd (the script run in the chroot).
+# /init), env (NAME=VALUE lines) and cmd (the script run in the guest).
 write_scratch() {
     SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/pyrun-vm.XXXXXX")
     local keep="$CWD $REPO ${KEEP[*]:-}" a

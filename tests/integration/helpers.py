@@ -32,3 +32,12 @@ def is_gone(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except FileNotFoundError:
         return True
+
+
+def can_make_user_namespaces() -> bool:
+    """False when this process runs chrooted (in the kernel's sense: its root is not its
+    mount namespace's), where unshare(CLONE_NEWUSER) is refused and setns() to a mount
+    namespace leaves the chroot; or when user namespaces are off."""
+    import subprocess
+
+    return subprocess.run(["unshare", "-U", "true"], capture_output=True).returncode == 0

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 
 from tests.integration.bundles import default_config
-from tests.integration.helpers import proc_status, state_of
+from tests.integration.helpers import can_make_user_namespaces, proc_status, state_of
 
 # Also on a pure cgroup v2 kernel (make vm-test): devices and cgroup mounts differ there.
 pytestmark = pytest.mark.vm
 
 HOST_UID = 100000
-# The v2 VM runs the tests chrooted, and a chrooted process may not make or join a user
+# A chrooted process may not make or join a user namespace.
 # namespace (EPERM, user_namespaces(7)).
-needs_userns = pytest.mark.skipif(os.stat("/") != os.stat("/proc/1/root"),
-                                  reason="chrooted: no user namespaces (the v2 VM)")
+needs_userns = pytest.mark.skipif(not can_make_user_namespaces(),
+                                  reason="no user namespaces here (chrooted?)")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/random", "/dev/urandom")
 
 
