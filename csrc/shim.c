@@ -1,6 +1,9 @@
 /* Thin wrappers: make the call, leave errno for the caller. No policy here. */
 #define _GNU_SOURCE
+#include <Python.h>
+#include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +15,7 @@
 #include <linux/mount.h>
 #include <linux/keyctl.h>
 #include <linux/openat2.h>
+#include <linux/sched.h>
 
 #include "shim.h"
 
@@ -135,4 +139,33 @@ int pyrun_mount_setattr(int dirfd, const char *path, unsigned int flags,
     attr.attr_set = attr_set;
     attr.attr_clr = attr_clr;
     return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof attr);
+}
+
+/* fork(2), the child born in the cgroup v2 directory `cgroup_fd` (clone3 with
+ * CLONE_INTO_CGROUP, Linux 5.7): no migration, so none of the RCU grace period a write
+ * to cgroup.procs costs. As os.fork does it: Python's fork hooks around the call, with
+ * the GIL held (cffi released it for us); returns the pid, 0 in the child. */
+long pyrun_fork_into_cgroup(int cgroup_fd)
+{
+    struct clone_args args;
+    PyGILState_STATE gil;
+    long pid;
+    int saved;
+
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = (uint64_t)cgroup_fd;
+
+    gil = PyGILState_Ensure();
+    PyOS_BeforeFork();
+    pid = syscall(SYS_clone3, &args, sizeof args);
+    saved = errno;
+    if (pid == 0)
+        PyOS_AfterFork_Child();
+    else
+        PyOS_AfterFork_Parent();
+    PyGILState_Release(gil);
+    errno = saved;
+    return pid;
 }

@@ -25,3 +25,4 @@ int pyrun_sched_setattr_self(unsigned int policy, unsigned long long flags, int 
                              unsigned long long deadline, unsigned long long period);
 int pyrun_mount_setattr(int dirfd, const char *path, unsigned int flags,
                         uint64_t attr_set, uint64_t attr_clr);
+long pyrun_fork_into_cgroup(int cgroup_fd);

@@ -27,7 +27,6 @@ CREATE_POINTS = [
     "create: forked",
     "create: got the init's pid",
     "create: journaled the init",
-    "create: moved the init into its cgroup",
     "create: the init said created",
     "create: saved the state",
     "create: wrote the pid file",

@@ -166,3 +166,24 @@ def test_v1_a_failing_mkdir_leaves_nothing_made(v1_hierarchies, tmp_path):
     for h in ("cpu,cpuacct", "memory"):  # made before the pids hierarchy failed
         assert list((tmp_path / h / "pyrun").iterdir()) == []
     assert not (tmp_path / "freezer" / "pyrun").exists()  # never reached
+
+
+def test_v1_placement_joins_each_v1_hierarchy_itself_and_is_born_in_the_unified(
+        v1_hierarchies, tmp_path):
+    group = V1Group("/c1", v1_hierarchies)
+    group.create()
+    for h in v1_hierarchies:  # the kernel's files, here plain ones
+        name = "cgroup.procs" if h.version == 2 else "tasks"
+        (Path(h.mountpoint) / "c1" / name).write_text("")
+    placement = group.placement()
+    try:
+        assert placement.clone_fd >= 0 and len(placement.task_fds) == 5
+        placement.join_self(cloned=True)
+        for name in ("cpu,cpuacct", "cpuset", "memory", "pids", "freezer"):
+            assert (tmp_path / name / "c1" / "tasks").read_text() == "0"  # "me": no lock
+        assert (tmp_path / "unified" / "c1" / "cgroup.procs").read_text() == ""
+        placement.without_clone().join_self(cloned=False)  # a user namespace's init
+        assert (tmp_path / "unified" / "c1" / "cgroup.procs").read_text() == "0"
+    finally:
+        placement.close()
+    assert placement.fds() == []

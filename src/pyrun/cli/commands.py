@@ -40,16 +40,7 @@ def _create_options(g, o, detached: bool):
                          ip=o.get("ip"))
 
 
-def _warm_up_cgroups():
-    """Start the slow part of joining a cgroup now, before ~7 ms of imports (see
-    pyrun.linux.cgroups.start_migration_warmup)."""
-    from pyrun.runtime.warmup import start_migration_warmup
-
-    start_migration_warmup()
-
-
 def cmd_create(g, o, args):
-    _warm_up_cgroups()
     from pyrun.runtime.create import create
 
     def go(container_id):
@@ -60,7 +51,6 @@ def cmd_create(g, o, args):
 
 
 def cmd_run(g, o, args):
-    _warm_up_cgroups()
     from pyrun.runtime.run import run
 
     detach = o.get("detach", False)

@@ -12,11 +12,11 @@ Two processes, forked by `pyrun create` (the parent, P):
 and one more pair by `pyrun exec` (exec.py): a fork that joins the container's namespaces
 and forks the process, which applies the process settings and execs.
 
-P moves I into the container's cgroup while I builds the rootfs, and I waits for that
-("cgroup joined") only where it needs it: before unsharing its cgroup namespace (whose
-root is the cgroup it is in at that moment), before a "cgroup" mount, and before going
-on to the process settings. Overlapping pays: the first cgroup.procs write of a run costs
-~11 ms (the kernel's threadgroup rwsem switching to its slow mode), a third of a run.
+I enters the container's cgroup by itself, first thing: C forks it into the cgroup v2
+directory (clone3's CLONE_INTO_CGROUP), and I writes "0" to each v1 hierarchy's `tasks`.
+Moving it from outside, as P once did, costs the kernel an RCU grace period (2-20 ms
+here, a third of a run); neither of these does (pyrun.linux.cgroups.base.Placement). I
+waits, through a pipe, until C has told P its pid: P hears of I before hearing from it.
 
 Every failure is sent to P as one line ("mount /proc (proc): Operation not permitted")
 over the sync channel (pyrun.linux.sync), and the process exits; P reports it and

@@ -11,11 +11,11 @@ class InitOptions:
 
     __slots__ = ("fifo_fd", "host_proc_fd", "rootfs_fd", "rootfs_parent_fd", "bind_sources",
                  "no_pivot", "no_new_keyring", "preserve_fds", "cgroup_mounts", "close_fds",
-                 "seccomp")
+                 "seccomp", "placement", "born_in_cgroup")
 
     def __init__(self, fifo_fd, host_proc_fd, rootfs_fd=-1, rootfs_parent_fd=-1,
                  no_pivot=False, no_new_keyring=False, preserve_fds=0, cgroup_mounts=(),
-                 close_fds=(), seccomp=None):
+                 close_fds=(), seccomp=None, placement=None):
         self.fifo_fd = fifo_fd  # O_PATH on exec.fifo, opened by P: the init's view may lack it
         # The host's /proc, to reopen the fifo through once the rootfs is entered (the
         # container may have no /proc). Closed before anything of the container's runs.
@@ -32,6 +32,10 @@ class InitOptions:
         self.close_fds = list(close_fds)  # P's fds the children must not keep (the lock)
         # linux.seccomp compiled by P (pyrun.linux.seccomp.Filter), loaded by the process
         self.seccomp = seccomp
+        # how the init enters its cgroup (pyrun.linux.cgroups.base.Placement), and whether
+        # the intermediate's fork already put it in the v2 part
+        self.placement = placement
+        self.born_in_cgroup = False
 
 
 def report_and_exit(chan: Channel, err: BaseException):

@@ -18,24 +18,17 @@ from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.sync import Channel
 
 
-class CgroupGate:
-    """Waits (once) for P's word that the init is in its cgroup, then unshares the
-    cgroup namespace if the container has its own (its root is the cgroup we are in)."""
-
-    def __init__(self, chan: Channel, new_namespace: bool, sc=real_syscalls):
-        self.chan = chan
-        self.new_namespace = new_namespace
-        self.sc = sc
-        self.passed = False
-
-    def wait(self) -> None:
-        if self.passed:
-            return
-        self.chan.wait_cgroup_joined()
-        if self.new_namespace:
-            with wrap("unshare cgroup namespace"):
-                namespaces.unshare(["cgroup"], self.sc)
-        self.passed = True
+def join_cgroup(cfg: Config, opts: InitOptions, sc=real_syscalls) -> None:
+    """First of all: into the container's cgroup (born in its v2 part, if the fork could;
+    see pyrun.linux.cgroups.base.Placement), so that every page and pid from here on is
+    the container's; then the cgroup namespace, whose root is the cgroup we are in."""
+    if opts.placement is not None:
+        with wrap("join cgroup"):
+            opts.placement.join_self(opts.born_in_cgroup)
+            opts.placement.close()
+    if cfg.linux.owns("cgroup"):
+        with wrap("unshare cgroup namespace"):
+            namespaces.unshare(["cgroup"], sc)
 
 
 def container_init(cfg: Config, chan: Channel, opts: InitOptions, sc=real_syscalls):
@@ -48,20 +41,19 @@ def container_init(cfg: Config, chan: Channel, opts: InitOptions, sc=real_syscal
 
 def run_container_init(cfg: Config, chan: Channel, opts: InitOptions, sc=real_syscalls):
     """Everything the init does, in order. Returns only when `sc.execve` does (a test's)."""
+    join_cgroup(cfg, opts, sc)
     sc.setsid()
     sc.umask(0)  # device nodes and mountpoints get exactly the modes asked for
     if cfg.linux.owns("network"):
         with wrap("bring up loopback"):
             network.loopback_up(sc)
-    gate = CgroupGate(chan, cfg.linux.owns("cgroup"), sc)
-    hook_state = rootfs.prepare_rootfs(cfg, opts, gate, chan, sc)
+    hook_state = rootfs.prepare_rootfs(cfg, opts, chan, sc)
     if cfg.process.terminal:
         # /dev/console too, unless /dev is the host's, or the mount table is not ours
         console = cfg.linux.owns("mount") and not rootfs.dev_is_bound(cfg)
         process.open_terminal(cfg.process, chan, sc, console=console)
     set_identity(cfg, sc)  # before finalize_rootfs makes /proc/sys read-only
     rootfs.finalize_rootfs(cfg, sc)
-    gate.wait()
     program = process.find_program(cfg.process)
     process.prepare_process(cfg.process, new_keyring=not opts.no_new_keyring,
                             preserve_fds=opts.preserve_fds, chan=chan, seccomp=opts.seccomp,

@@ -6,7 +6,7 @@ with one named call per message, as youki's channel.rs has.
     request_id_maps()                --->   wait(ID_MAPS, PID): writes uid_map, gid_map
       (waits for MAPS_WRITTEN)       <---   send_id_maps_written()
     send_pid(pid)                    --->   wait(PID)
-                                     <---   send_cgroup_joined()
+                                     <---   send_cgroup_joined()   (exec: P moved it in)
     wait_cgroup_joined()
     request_runtime_hooks()          --->   wait(RUNTIME_HOOKS, CONSOLE, CREATED)
       (waits for HOOKS_DONE)         <---   send_runtime_hooks_done(state)

@@ -115,6 +115,12 @@ def pivot_root(new_root: str, put_old: str) -> None:
     _check(lib.pyrun_pivot_root(new_root.encode(), put_old.encode()), new_root)
 
 
+def fork_into_cgroup(cgroup_fd: int) -> int:
+    """os.fork(), the child born in the cgroup v2 directory `cgroup_fd` (Linux 5.7): no
+    migration, no RCU grace period (see pyrun.linux.cgroups)."""
+    return _check(lib.pyrun_fork_into_cgroup(cgroup_fd))
+
+
 def unshare(flags: int) -> None:
     _check(lib.pyrun_unshare(flags))
 

@@ -50,7 +50,6 @@ class Created:
 
 def create(root: str, container_id: str, opts: CreateOptions) -> Created:
     state.validate_id(container_id)
-    cgroups.start_migration_warmup()
     bundle = os.path.abspath(opts.bundle)
     if not os.path.isdir(bundle):
         raise PyrunError(f"bundle {bundle}", "no such directory")
@@ -133,14 +132,20 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     inherited = [os.open(c.fifo_path, os.O_PATH | os.O_CLOEXEC),
                  os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
     fifo_fd, host_proc_fd = inherited
+    with wrap("join cgroup"):
+        placement = group.placement()  # the init joins by itself: see its join_cgroup
+    if cfg.linux.namespace("user") is not None:
+        placement.without_clone()  # forked by a user namespace's root: see Placement
     init_opts = InitOptions(
         fifo_fd=fifo_fd, host_proc_fd=host_proc_fd, no_pivot=opts.no_pivot,
         no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
-        cgroup_mounts=group.mount_sources(), close_fds=close_fds, seccomp=seccomp)
+        cgroup_mounts=group.mount_sources(), close_fds=close_fds, seccomp=seccomp,
+        placement=placement)
     pid = os.fork()
     if pid == 0:
         intermediate(cfg, child, init_opts)  # never returns
     child.close()
+    placement.close()
     for fd in inherited:
         os.close(fd)
     failpoints.reached("create: forked")
@@ -149,18 +154,6 @@ def _create_in(c: state.Container, cfg: config.Config, cgroup_path: str,
     c.data.update(pid=init_pid, pid_start_time=process.start_time(init_pid))
     c.save()  # the journal: the init is there to kill, whatever happens to us next
     failpoints.reached("create: journaled the init")
-    try:
-        with wrap("join cgroup"):
-            group.add(init_pid)  # while the init builds its rootfs: see pyrun.init
-    except PyrunError:
-        if process.start_time(init_pid) is None:
-            _await_created(parent, c, cfg, console_socket)  # the init died first: its own error
-        raise
-    failpoints.reached("create: moved the init into its cgroup")
-    try:
-        parent.send_cgroup_joined()
-    except BrokenPipeError:
-        pass  # the init died during setup: its own error is waiting on the channel
     if net is not None:
         # while the init builds its rootfs; before the create hooks, which may want it
         try:

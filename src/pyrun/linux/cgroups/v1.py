@@ -68,6 +68,24 @@ class V1Group:
         return os.path.isdir(self._procs_dir())
 
     # --- membership
+    def placement(self) -> base.Placement:
+        """For a process to join this cgroup by itself: `tasks` of each v1 hierarchy, and
+        born in the unified one of a hybrid host (see base.Placement)."""
+        task_fds: list[int] = []
+        try:
+            for h in self.hierarchies:
+                if h.version == 1:
+                    task_fds.append(os.open(os.path.join(h.mountpoint + self.path, "tasks"),
+                                            os.O_WRONLY | os.O_CLOEXEC))
+            unified = [h for h in self.hierarchies if h.version == 2]
+            if unified:
+                return base.open_v2_placement(unified[0].mountpoint + self.path, task_fds)
+            return base.Placement(task_fds=task_fds)
+        except OSError as e:
+            for fd in task_fds:
+                os.close(fd)
+            raise CgroupError(e.filename or self.path, e.strerror or str(e)) from None
+
     def add(self, pid: int) -> None:
         for d in self.dirs:
             base.write(os.path.join(d, "cgroup.procs"), str(pid))

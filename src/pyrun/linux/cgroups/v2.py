@@ -64,6 +64,13 @@ class V2Group:
         return os.path.isdir(self.dir)
 
     # --- membership
+    def placement(self) -> base.Placement:
+        """For a process to be born in this cgroup (see base.Placement)."""
+        try:
+            return base.open_v2_placement(self.dir)
+        except OSError as e:
+            raise CgroupError(e.filename or self.dir, e.strerror or str(e)) from None
+
     def add(self, pid: int) -> None:
         """Move `pid` in (0 means the calling process)."""
         base.write(self.file("cgroup.procs"), str(pid))
