@@ -32,7 +32,7 @@ CREATE_POINTS = [
     "create: wrote the pid file",
 ]
 START_POINTS = ["start: opened exec.fifo", "start: the init went", "start: removed exec.fifo"]
-EXEC_POINTS = ["exec: forked", "exec: moved into the cgroup", "exec: the process started"]
+EXEC_POINTS = ["exec: forked", "exec: the process started"]
 CASES = ([("create", p) for p in CREATE_POINTS] + [("run -d", p) for p in CREATE_POINTS]
          + [("run -d", p) for p in START_POINTS] + [("start", p) for p in START_POINTS]
          + [("exec", p) for p in EXEC_POINTS])

@@ -178,11 +178,13 @@ def test_v1_placement_joins_each_v1_hierarchy_itself_and_is_born_in_the_unified(
     placement = group.placement()
     try:
         assert placement.clone_fd >= 0 and len(placement.task_fds) == 5
-        placement.join_self(cloned=True)
+        placement.born_inside = True
+        placement.join_self()
         for name in ("cpu,cpuacct", "cpuset", "memory", "pids", "freezer"):
             assert (tmp_path / name / "c1" / "tasks").read_text() == "0"  # "me": no lock
         assert (tmp_path / "unified" / "c1" / "cgroup.procs").read_text() == ""
-        placement.without_clone().join_self(cloned=False)  # a user namespace's init
+        placement.born_inside = False
+        placement.without_clone().join_self()  # a user namespace's init
         assert (tmp_path / "unified" / "c1" / "cgroup.procs").read_text() == "0"
     finally:
         placement.close()

@@ -1,8 +1,11 @@
-"""What the init's modules share: the command line's options, and dying with one line."""
+"""What the init's modules share: the command line's options, forking into the
+container's cgroup, and dying with one line."""
 
+import errno
 import os
 
-from pyrun.errors import PyrunError
+from pyrun.errors import PyrunError, wrap
+from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.sync import Channel
 
 
@@ -11,7 +14,7 @@ class InitOptions:
 
     __slots__ = ("fifo_fd", "host_proc_fd", "rootfs_fd", "rootfs_parent_fd", "bind_sources",
                  "no_pivot", "no_new_keyring", "preserve_fds", "cgroup_mounts", "close_fds",
-                 "seccomp", "placement", "born_in_cgroup")
+                 "seccomp", "placement")
 
     def __init__(self, fifo_fd, host_proc_fd, rootfs_fd=-1, rootfs_parent_fd=-1,
                  no_pivot=False, no_new_keyring=False, preserve_fds=0, cgroup_mounts=(),
@@ -32,10 +35,40 @@ class InitOptions:
         self.close_fds = list(close_fds)  # P's fds the children must not keep (the lock)
         # linux.seccomp compiled by P (pyrun.linux.seccomp.Filter), loaded by the process
         self.seccomp = seccomp
-        # how the init enters its cgroup (pyrun.linux.cgroups.base.Placement), and whether
-        # the intermediate's fork already put it in the v2 part
+        # how the init enters its cgroup (pyrun.linux.cgroups.base.Placement)
         self.placement = placement
-        self.born_in_cgroup = False
+
+
+# clone3 without CLONE_INTO_CGROUP: a kernel before 5.7 refuses the flag, before any
+# process is made. (A refusal after that, of the cgroup, would leave a new pid namespace
+# unable to fork again: its first process failed. Hence no clone3 by a user namespace's
+# root, who may not write the cgroup: Placement.without_clone.)
+KERNEL_WITHOUT_CLONE_INTO_CGROUP = (errno.ENOSYS, errno.E2BIG, errno.EINVAL)
+
+
+def fork_into(placement, sc=real_syscalls) -> int:
+    """fork(), the child born in the container's cgroup v2 directory when it can be
+    (it then writes itself only into the v1 hierarchies, see Placement.join_self);
+    otherwise a plain fork, and the child writes itself into cgroup.procs too."""
+    if placement is not None and placement.clone_fd >= 0:
+        try:
+            pid = sc.fork_into_cgroup(placement.clone_fd)
+        except OSError as e:
+            if e.errno not in KERNEL_WITHOUT_CLONE_INTO_CGROUP:
+                raise PyrunError("fork into the container's cgroup", e.strerror) from None
+        else:
+            placement.born_inside = pid == 0
+            return pid
+    return os.fork()
+
+
+def join_cgroup(placement) -> None:
+    """First thing in a child given a placement: into the container's cgroup, so that
+    every page and pid from here on is the container's."""
+    if placement is not None:
+        with wrap("join cgroup"):
+            placement.join_self()
+            placement.close()
 
 
 def report_and_exit(chan: Channel, err: BaseException):

@@ -12,20 +12,17 @@ import os
 from pyrun.config import Config
 from pyrun.errors import wrap
 from pyrun.init import hooks, process, rootfs
-from pyrun.init.common import InitOptions, report_and_exit
+from pyrun.init.common import InitOptions, join_cgroup, report_and_exit
 from pyrun.linux import namespaces, network, system
 from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.sync import Channel
 
 
-def join_cgroup(cfg: Config, opts: InitOptions, sc=real_syscalls) -> None:
+def enter_cgroup(cfg: Config, opts: InitOptions, sc=real_syscalls) -> None:
     """First of all: into the container's cgroup (born in its v2 part, if the fork could;
-    see pyrun.linux.cgroups.base.Placement), so that every page and pid from here on is
-    the container's; then the cgroup namespace, whose root is the cgroup we are in."""
-    if opts.placement is not None:
-        with wrap("join cgroup"):
-            opts.placement.join_self(opts.born_in_cgroup)
-            opts.placement.close()
+    see pyrun.linux.cgroups.base.Placement); then the cgroup namespace, whose root is the
+    cgroup we are in."""
+    join_cgroup(opts.placement)
     if cfg.linux.owns("cgroup"):
         with wrap("unshare cgroup namespace"):
             namespaces.unshare(["cgroup"], sc)
@@ -41,7 +38,7 @@ def container_init(cfg: Config, chan: Channel, opts: InitOptions, sc=real_syscal
 
 def run_container_init(cfg: Config, chan: Channel, opts: InitOptions, sc=real_syscalls):
     """Everything the init does, in order. Returns only when `sc.execve` does (a test's)."""
-    join_cgroup(cfg, opts, sc)
+    enter_cgroup(cfg, opts, sc)
     sc.setsid()
     sc.umask(0)  # device nodes and mountpoints get exactly the modes asked for
     if cfg.linux.owns("network"):

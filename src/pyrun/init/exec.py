@@ -1,9 +1,10 @@
 """`pyrun exec`: a new process in a running container's namespaces and cgroup.
 
-    exec's fork          waits until pyrun has moved it into the container's cgroup,
-                         joins the namespaces (setns of a pid namespace applies to its
-                         children), forks the process, reports its pid, exits
-    the process          the container's process settings (process.py), then execve
+    exec's fork          joins the namespaces (setns of a pid namespace applies to its
+                         children), forks the process into the container's cgroup,
+                         reports its pid, exits; it never joins the cgroup itself
+    the process          joins the cgroup (the rest of it), the container's process
+                         settings (process.py), then execve
 """
 
 import os
@@ -11,7 +12,7 @@ import os
 from pyrun.config import Process, cpu_set
 from pyrun.errors import wrap
 from pyrun.init import process
-from pyrun.init.common import report_and_exit
+from pyrun.init.common import fork_into, join_cgroup, report_and_exit
 from pyrun.linux import execution, namespaces, userns
 from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.sync import Channel
@@ -19,22 +20,26 @@ from pyrun.linux.sync import Channel
 
 def exec_intermediate(chan: Channel, ns_fds: list[tuple[str, int]], proc: Process,
                       preserve_fds: int, close_fds: list[int], seccomp=None,
-                      sc=real_syscalls):
-    """Runs in the exec command's fork; never returns. It never joins the cgroup itself:
-    pyrun moves it in from outside, since joining a frozen cgroup would stop it for good."""
+                      placement=None, sc=real_syscalls):
+    """Runs in the exec command's fork; never returns. It never joins the cgroup: only the
+    process does (see pyrun.linux.cgroups.base.Placement)."""
     try:
         for fd in close_fds:
             os.close(fd)
-        chan.wait_cgroup_joined()
+        affinity = proc.exec_cpu_affinity
+        if affinity and affinity.initial:  # the process's before it joins the cgroup
+            with wrap("set execCPUAffinity.initial"):
+                execution.set_cpus(0, cpu_set("process.execCPUAffinity.initial",
+                                              affinity.initial), sc)
         for kind, fd in ns_fds:
             with wrap(f"join the container's {kind} namespace"):
                 namespaces.join([(kind, fd)], sc)
         if any(kind == "user" for kind, _ in ns_fds):
             with wrap("become root in the container's user namespace"):
                 userns.become_root(sc)
-        pid = os.fork()
+        pid = fork_into(placement, sc)
         if pid == 0:
-            exec_process(chan, proc, preserve_fds, seccomp, sc)
+            exec_process(chan, proc, preserve_fds, seccomp, placement, sc)
         chan.send_pid(pid)
         os._exit(0)
     except BaseException as e:
@@ -42,11 +47,12 @@ def exec_intermediate(chan: Channel, ns_fds: list[tuple[str, int]], proc: Proces
 
 
 def exec_process(chan: Channel, proc: Process, preserve_fds: int, seccomp=None,
-                 sc=real_syscalls):
-    """The exec'd process: the container's process settings (its seccomp filter too),
-    then execve. Never returns; the channel closes at execve (close-on-exec), which tells
-    pyrun it worked."""
+                 placement=None, sc=real_syscalls):
+    """The exec'd process: into the cgroup, the container's process settings (its seccomp
+    filter too), then execve. Never returns; the channel closes at execve (close-on-exec),
+    which tells pyrun it worked."""
     try:
+        join_cgroup(placement)
         sc.setsid()
         affinity = proc.exec_cpu_affinity
         if affinity and affinity.final:  # in the container's cgroup now

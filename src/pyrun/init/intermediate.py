@@ -5,12 +5,11 @@ only: hence this process, which exists to fork PID 1 of the container.
 """
 
 import _signal
-import errno
 import os
 
 from pyrun.config import Config
-from pyrun.errors import PyrunError, wrap
-from pyrun.init.common import InitOptions, report_and_exit
+from pyrun.errors import wrap
+from pyrun.init.common import InitOptions, fork_into, report_and_exit
 from pyrun.init.container import container_init
 from pyrun.linux import namespaces, userns
 from pyrun.linux import syscalls as real_syscalls
@@ -30,7 +29,7 @@ def intermediate(cfg: Config, chan: Channel, opts: InitOptions, sc=real_syscalls
         # P must hear the init's pid before anything from the init itself (which needs
         # no word from P any more): the init waits for our end of this pipe to close.
         told_r, told_w = os.pipe2(os.O_CLOEXEC)
-        pid = fork_init(opts, sc)
+        pid = fork_into(opts.placement, sc)
         if pid == 0:
             os.close(told_w)
             os.read(told_r, 1)  # end of file: the intermediate has sent our pid, or died
@@ -40,30 +39,6 @@ def intermediate(cfg: Config, chan: Channel, opts: InitOptions, sc=real_syscalls
         os._exit(0)
     except BaseException as e:
         report_and_exit(chan, e)
-
-
-# clone3 without CLONE_INTO_CGROUP: a kernel before 5.7 refuses the flag, before any
-# process is made. (A refusal after that, of the cgroup, would leave a new pid namespace
-# unable to fork again: its first process failed. Hence no clone3 in a user namespace,
-# whose root may not write the cgroup: see pyrun.runtime.create.)
-KERNEL_WITHOUT_CLONE_INTO_CGROUP = (errno.ENOSYS, errno.E2BIG, errno.EINVAL)
-
-
-def fork_init(opts: InitOptions, sc=real_syscalls) -> int:
-    """fork(), the child born in the container's cgroup v2 directory when it can be;
-    otherwise the init writes itself into cgroup.procs, through pyrun's fd (slower: see
-    Placement). The init joins the v1 hierarchies itself (see join_cgroup)."""
-    placement = opts.placement
-    if placement is not None and placement.clone_fd >= 0:
-        try:
-            pid = sc.fork_into_cgroup(placement.clone_fd)
-        except OSError as e:
-            if e.errno not in KERNEL_WITHOUT_CLONE_INTO_CGROUP:
-                raise PyrunError("fork into the container's cgroup", e.strerror) from None
-        else:
-            opts.born_in_cgroup = pid == 0
-            return pid
-    return os.fork()
 
 
 def join_and_unshare(cfg: Config, chan: Channel, opts: InitOptions,

@@ -6,13 +6,12 @@ and namespaces and forks the process inside them (see pyrun.init.exec_intermedia
 foreground pyrun then waits for it like `run` does and exits with its status.
 """
 
-import _signal
 import os
 
 from pyrun import config, failpoints, state
 from pyrun.errors import PyrunError, wrap
 from pyrun.init import exec_intermediate
-from pyrun.linux import cgroups, namespaces, sync
+from pyrun.linux import namespaces, sync
 from pyrun.linux.sync import Channel
 from pyrun.runtime import common, security
 from pyrun.runtime.create import (
@@ -72,7 +71,7 @@ def exec_in(root: str, container_id: str, opts: ExecOptions) -> int:
         from pyrun.linux import syscalls
 
         syscalls.set_child_subreaper()  # the process is our grandchild
-    pid, master = _start(c, proc, opts.preserve_fds, seccomp, profile, opts.ignore_paused)
+    pid, master = _start(c, proc, opts.preserve_fds, seccomp, profile)
     failpoints.reached("exec: the process started")
     if master is not None:
         master = hand_over_console(master, console_socket)
@@ -119,33 +118,30 @@ def process_for(c: state.Container, opts: ExecOptions) -> config.Process:
     return proc
 
 
-def _start(c: state.Container, proc: config.Process, preserve_fds: int, seccomp, profile,
-           ignore_paused: bool = False):
+def _start(c: state.Container, proc: config.Process, preserve_fds: int, seccomp, profile):
     """Fork into the container; returns the process's pid once it has exec'd, and its pty
-    master if it has a terminal."""
-    ns_fds = namespaces.open_paths(_namespaces_to_join(c.pid))
-    parent, child = Channel.pair()
-    group = common.cgroup_of(c)
-    pid = os.fork()
-    if pid == 0:
-        exec_intermediate(child, ns_fds, proc, preserve_fds, [parent.fileno()], seccomp)
-    child.close()
-    for _, fd in ns_fds:
-        os.close(fd)
-    failpoints.reached("exec: forked")
-    try:
-        affinity = proc.exec_cpu_affinity
-        if affinity and affinity.initial:  # before the move, as the spec says
-            from pyrun.linux import execution
+    master if it has a terminal.
 
-            with wrap("set execCPUAffinity.initial"):
-                execution.set_cpus(pid, config.cpu_set("process.execCPUAffinity.initial",
-                                                       affinity.initial))
-        _move_into_cgroup(group, pid, parent, ignore_paused)
-    except BaseException:
-        parent.close()  # not waited for: in a frozen v1 cgroup it dies only once thawed
-        raise
-    failpoints.reached("exec: moved into the cgroup")
+    The process joins the cgroup by itself, as the init does (cgroups.base.Placement): no
+    pyrun process ever does. A container paused since exec_in checked joins frozen, and
+    waits for `resume`, as runc's does; `exec --ignore-paused` asks for that."""
+    ns_fds = namespaces.open_paths(_namespaces_to_join(c.pid))
+    with wrap("join cgroup"):
+        placement = common.cgroup_of(c).placement()
+    if any(kind == "user" for kind, _ in ns_fds):
+        placement.without_clone()  # forked by a user namespace's root: see Placement
+    parent, child = Channel.pair()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            exec_intermediate(child, ns_fds, proc, preserve_fds, [parent.fileno()], seccomp,
+                              placement)
+    finally:
+        child.close()
+        placement.close()
+        for _, fd in ns_fds:
+            os.close(fd)
+    failpoints.reached("exec: forked")
     return _await_exec(parent, pid, c, profile)
 
 
@@ -180,24 +176,6 @@ def _await_exec(chan: Channel, fork_pid: int, c: state.Container, profile):
             os.close(master)
         raise PyrunError("exec setup process exited without a word")
     return pid, master
-
-
-def _move_into_cgroup(group, pid: int, chan: Channel, ignore_paused: bool = False) -> None:
-    """Put the exec's first fork into the container's cgroup from outside, then let it
-    go on. If the cgroup turns out frozen (paused meanwhile), only that fork is stuck:
-    kill it and say so, rather than wait for it (with --ignore-paused, wait: it goes on
-    once the container is resumed). pyrun itself never joins."""
-    try:
-        group.add(pid)
-        frozen = group.frozen()
-    except cgroups.CgroupError as e:
-        os.kill(pid, _signal.SIGKILL)
-        raise e.within("join cgroup") from None
-    if frozen and not ignore_paused:
-        os.kill(pid, _signal.SIGKILL)
-        raise PyrunError("cannot exec in a paused container (use --ignore-paused to "
-                         "override)")
-    chan.send_cgroup_joined()
 
 
 def _host_terminal_size():

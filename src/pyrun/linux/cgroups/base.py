@@ -109,12 +109,13 @@ class Placement:
     instead (`procs_fd`: the slow way, still right). The fds are opened by pyrun, as root
     on the host, before the fork: the child may be in a user namespace by then."""
 
-    __slots__ = ("clone_fd", "procs_fd", "task_fds")
+    __slots__ = ("clone_fd", "procs_fd", "task_fds", "born_inside")
 
     def __init__(self, clone_fd: int = -1, procs_fd: int = -1, task_fds=()):
         self.clone_fd = clone_fd
         self.procs_fd = procs_fd
         self.task_fds = list(task_fds)
+        self.born_inside = False  # set in a child that clone3 put in the v2 cgroup
 
     def without_clone(self) -> "Placement":
         """For a child whose parent may not clone into the cgroup (the root of a user
@@ -127,9 +128,10 @@ class Placement:
     def fds(self) -> list[int]:
         return [fd for fd in (self.clone_fd, self.procs_fd, *self.task_fds) if fd >= 0]
 
-    def join_self(self, cloned: bool) -> None:
+    def join_self(self) -> None:
         """In the child, first thing: into every hierarchy it was not born in."""
-        for fd in self.task_fds + ([] if cloned or self.procs_fd < 0 else [self.procs_fd]):
+        v2 = [] if self.born_inside or self.procs_fd < 0 else [self.procs_fd]
+        for fd in self.task_fds + v2:
             os.write(fd, b"0")
 
     def close(self) -> None:
