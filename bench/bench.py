@@ -56,17 +56,20 @@ Caveats
   * crun 1.8 refuses a hybrid cgroup host where the v2 hierarchy it sees offers any controller
     ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2"): on this host,
     hugetlb, at the cgroup root. There crun runs inside
-    `unshare -m bash -c 'mount -t cgroup -o hugetlb none MNT; time crun "$@"'` (hugetlb bound
-    to v1 for that mount namespace only; MNT is in our temp dir). "crun raw" is that whole
-    command timed from outside; "crun" is crun alone, timed by bash's `time` (fork + exec +
-    wait, ms resolution) inside the namespace, and the wrapper overhead is raw minus inner,
-    paired per command. Timing the wrapper separately and subtracting does not work: the mount
-    costs 6 to 50 ms depending on how long ago the previous wrapper's hierarchy went away.
+    `unshare -m bash -c 'mount -t cgroup -o hugetlb none MNT; time crun "$@"'` (hugetlb is
+    bound to a v1 hierarchy until that mount namespace goes; MNT is in our temp dir). "crun
+    raw" is that whole command timed from outside; "crun" is crun alone, timed by bash's `time`
+    (fork + exec + wait, ms resolution) inside the namespace, and the wrapper overhead is raw
+    minus inner, paired per command. Timing the wrapper separately and subtracting does not
+    work: the mount costs 6 to 50 ms depending on how long ago the previous wrapper's hierarchy
+    went away.
     Below the root of a cgroup namespace (as in /work/shared/tools/sandbox) unified's
     cgroup.controllers is empty, crun runs as is and only one crun row is shown; the wrapper
     could not work there anyway (a new v1 hierarchy can be mounted only from the initial cgroup
     namespace). On a pure cgroup v2 host crun runs unwrapped too.
   * lifecycle's create includes writing the pid file (a few µs), which `run` does not do.
+  * runc 1.1's `delete --force` of a running (or created) container sends SIGKILL and sleeps
+    100 ms before it first looks whether the init is gone: run-d's runc figure includes it.
   * Medians on a 2-core VM still move by a few ms between invocations; compare ratios from the
     same invocation, not absolute figures across invocations.
 """
