@@ -3,7 +3,7 @@
 The `json` package imports `re` (and with it `enum`) and compiles regular expressions at
 import: ~7 ms, a quarter of a whole `pyrun run`. Its C scanner and encoder need none of
 that. Same results as json.loads/json.dumps(separators=(",", ":")); errors are ValueError
-(json.JSONDecodeError is one) with a position. Cold paths (pretty output) use `json`.
+(json.JSONDecodeError is one) with a position; dumps_indented is json.dumps(indent=2).
 """
 
 import _json
@@ -55,6 +55,34 @@ def dumps(value) -> str:
         return "".join(_encode(value, 0))
     except TypeError as e:
         raise TypeError(f"not JSON serializable: {e}") from None
+
+
+def dumps_indented(value, indent: int = 2) -> str:
+    """json.dumps(value, indent=indent), as `pyrun state` prints it (runc's shape), without
+    the json package: the C encoder has no indentation, so containers are laid out here
+    and every scalar goes through it."""
+    out: list[str] = []
+    _indented(value, out, "\n", " " * indent)
+    return "".join(out)
+
+
+def _indented(value, out: list, newline: str, step: str) -> None:
+    inner = newline + step
+    if isinstance(value, dict) and value:
+        out.append("{")
+        for i, (key, item) in enumerate(value.items()):
+            out.append(("," if i else "") + inner + _json.encode_basestring_ascii(str(key))
+                       + ": ")
+            _indented(item, out, inner, step)
+        out.append(newline + "}")
+    elif isinstance(value, list | tuple) and value:
+        out.append("[")
+        for i, item in enumerate(value):
+            out.append(("," if i else "") + inner)
+            _indented(item, out, inner, step)
+        out.append(newline + "]")
+    else:
+        out.append(dumps(value))  # a scalar, {} or []
 
 
 def _skip(text: str, i: int) -> int:

@@ -220,13 +220,15 @@ def test_spec_writes_config_and_refuses_to_overwrite(capsys, tmp_path):
     ("TERM", 15), ("SIGTERM", 15), ("term", 15), ("sigterm", 15), ("9", 9), ("KILL", 9),
     ("SIGKILL", 9), ("hup", 1), ("USR1", 10), ("64", 64),
     ("0", 0),  # as runc: no signal, the processes are only checked for
+    ("RTMIN+3", 37), ("SIGRTMAX-1", 63), ("rtmin", 34), ("CHLD", 17),  # runc's names too
 ])
 def test_parse_signal_accepts(text, number):
     assert parse_signal(text) == number
 
 
 @pytest.mark.parametrize("text", ["FOO", "SIGFOO", "999", "65", "-9", "", "SIG", "9x",
-                                  "TERM "])
+                                  "TERM ", "SIG_DFL", "SIG_IGN", "RTMIN+40", "SIGRTMIN-1",
+                                  "RTMAX+1", "RTMIN+", "TERM+1"])
 def test_parse_signal_rejects(text):
     with pytest.raises(PyrunError, match="invalid signal"):
         parse_signal(text)

@@ -66,3 +66,19 @@ def test_malformed_raises_value_error(text):
 def test_invalid_utf8_bytes_raise_value_error():
     with pytest.raises(ValueError):
         fastjson.loads(b'{"a": "\xff"}')
+
+
+@pytest.mark.parametrize("value", [
+    {}, [], {"a": {}}, {"a": []}, None, 0, "x",
+    {"ociVersion": "1.0.2", "id": "c1", "status": "running", "pid": 42, "bundle": "/b",
+     "rootfs": "/b/rootfs", "created": "2026-12-06T05:00:00.000000000Z", "owner": "",
+     "annotations": {"k": "v\u00e9\n\"q\"", "n": "1"}},
+    [{"a": [1, 2.5, True, None, {"b": [[]]}]}, "é"],
+])
+def test_dumps_indented_is_json_dumps_indent_2(value):
+    assert fastjson.dumps_indented(value) == json.dumps(value, indent=2)
+
+
+@given(json_values)
+def test_dumps_indented_matches_json_on_any_value(value):
+    assert fastjson.dumps_indented(value) == json.dumps(value, indent=2)

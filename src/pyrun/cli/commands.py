@@ -106,8 +106,7 @@ def cmd_state(g, o, args):
 
 
 def cmd_list(g, o, args):
-    import json
-
+    from pyrun import fastjson
     from pyrun.runtime.query import format_table, list_containers
 
     entries = list_containers(g["root"])
@@ -115,7 +114,7 @@ def cmd_list(g, o, args):
     if o.get("quiet"):
         print("\n".join(e["id"] for e in entries))
     elif fmt == "json":
-        print(json.dumps(entries, separators=(",", ":")))  # runc's: compact
+        print(fastjson.dumps(entries))  # runc's: compact
     elif fmt == "table":
         print(format_table(entries))
     else:

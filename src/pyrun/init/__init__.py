@@ -25,7 +25,7 @@ removes everything it made. Every system call goes through one `sc` object
 """
 
 from pyrun.init.common import InitOptions
-from pyrun.init.exec import exec_intermediate
 from pyrun.init.intermediate import intermediate
 
-__all__ = ["InitOptions", "exec_intermediate", "intermediate"]
+# pyrun.init.exec is imported by `pyrun exec` alone: `create` does not pay for it.
+__all__ = ["InitOptions", "intermediate"]

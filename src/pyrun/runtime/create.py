@@ -12,7 +12,7 @@ import time
 from pyrun import config, failpoints, state
 from pyrun.errors import PyrunError, wrap
 from pyrun.init import InitOptions, intermediate
-from pyrun.linux import cgroups, process, sync, userns
+from pyrun.linux import cgroups, process, sync
 from pyrun.linux.sync import Channel
 from pyrun.runtime import common, security
 
@@ -208,6 +208,8 @@ def _await_init_pid(chan: Channel, intermediate_pid: int, cfg: config.Config) ->
             message = chan.wait(sync.ID_MAPS, sync.PID)
             if message.kind == sync.PID:
                 return message.data["pid"]
+            from pyrun.linux import userns  # (imported by the intermediate anyway)
+
             with wrap("write the user namespace's id maps"):
                 userns.write_id_maps(intermediate_pid, cfg.linux.uid_mappings,
                                      cfg.linux.gid_mappings)

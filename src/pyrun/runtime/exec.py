@@ -10,7 +10,7 @@ import os
 
 from pyrun import config, failpoints, state
 from pyrun.errors import PyrunError, wrap
-from pyrun.init import exec_intermediate
+from pyrun.init.exec import exec_intermediate
 from pyrun.linux import namespaces, sync
 from pyrun.linux.sync import Channel
 from pyrun.runtime import common, security

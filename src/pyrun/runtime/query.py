@@ -1,8 +1,6 @@
 """`pyrun state` and `pyrun list`: read-only views, in runc's JSON and table formats."""
 
-import json
-
-from pyrun import state
+from pyrun import fastjson, state
 from pyrun.runtime import common
 
 
@@ -25,7 +23,7 @@ def state_json(c: state.Container) -> dict:
 
 
 def show_state(root: str, container_id: str) -> str:
-    return json.dumps(state_json(state.open_container(root, container_id)), indent=2)
+    return fastjson.dumps_indented(state_json(state.open_container(root, container_id)))
 
 
 def list_containers(root: str) -> list[dict]:
