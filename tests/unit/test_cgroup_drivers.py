@@ -177,15 +177,19 @@ def test_v1_placement_joins_each_v1_hierarchy_itself_and_is_born_in_the_unified(
         (Path(h.mountpoint) / "c1" / name).write_text("")
     placement = group.placement()
     try:
-        assert placement.clone_fd >= 0 and len(placement.task_fds) == 5
+        assert placement.clone_fd >= 0
+        assert (len(placement.task_fds), len(placement.late_fds)) == (4, 1)
         placement.born_inside = True
         placement.join_self()
-        for name in ("cpu,cpuacct", "cpuset", "memory", "pids", "freezer"):
+        for name in ("cpu,cpuacct", "cpuset", "pids", "freezer"):
             assert (tmp_path / name / "c1" / "tasks").read_text() == "0"  # "me": no lock
-        assert (tmp_path / "unified" / "c1" / "cgroup.procs").read_text() == ""
+        assert (tmp_path / "memory" / "c1" / "tasks").read_text() == ""  # once set up
+        assert (tmp_path / "unified" / "c1" / "cgroup.procs").read_text() == ""  # born in
         placement.born_inside = False
         placement.without_clone().join_self()  # a user namespace's init
         assert (tmp_path / "unified" / "c1" / "cgroup.procs").read_text() == "0"
+        placement.join_late()
+        assert (tmp_path / "memory" / "c1" / "tasks").read_text() == "0"
     finally:
         placement.close()
     assert placement.fds() == []

@@ -2,9 +2,9 @@
 call (tests/fakes.py) and every message to pyrun, in order. The order is the runtime
 spec's (runtime.md "Lifecycle", config.md) and runc's:
 
-    namespaces made (by the intermediate); into our cgroup, then our own cgroup namespace
-    loopback up
-    the mount table: / rslave, the rootfs bound, the config's mounts in order, /dev nodes
+    namespaces made (by the intermediate); into our cgroup (v1's memory later); loopback up
+    the mount table: / rslave, the rootfs bound, the config's mounts in order (before the
+      cgroup mount: the rest of our cgroup, then our own cgroup namespace), /dev nodes
     prestart/createRuntime (pyrun's), createContainer (ours), then pivot_root
     the terminal, hostname, domainname, sysctl
     masked paths, read-only paths, read-only root, the root's propagation
@@ -143,7 +143,6 @@ def test_container_init_makes_every_call_in_the_spec_order(recorded):
     dev_nodes = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
                  ("urandom", 1, 9), ("tty", 5, 0), ("fuse", 10, 229)]
     expected = [
-        f"unshare {CLONE_NEWCGROUP}",  # once in our cgroup (by now: we joined it first)
         "setsid", "umask 0",
         f"ioctl {SIOCGIFFLAGS}", f"ioctl {SIOCSIFFLAGS}",  # lo up
         # the mount table, host side
@@ -151,6 +150,7 @@ def test_container_init_makes_every_call_in_the_spec_order(recorded):
         "mount $bundle/rootfs $bundle/rootfs None MS_BIND|MS_REC",
         "mount proc $bundle/rootfs/proc proc 0",
         "mount tmpfs $bundle/rootfs/dev tmpfs MS_NOSUID mode=755",
+        f"unshare {CLONE_NEWCGROUP}",  # wholly in our cgroup by then (CgroupEntry)
         "mount cgroup2 $bundle/rootfs/sys/fs/cgroup cgroup2 "
         "MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC",
         "mount $bundle/data $bundle/rootfs/data None MS_BIND|MS_REC",

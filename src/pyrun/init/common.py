@@ -62,13 +62,21 @@ def fork_into(placement, sc=real_syscalls) -> int:
     return os.fork()
 
 
-def join_cgroup(placement) -> None:
+def join_cgroup(placement, late_too: bool = True) -> None:
     """First thing in a child given a placement: into the container's cgroup, so that
-    every page and pid from here on is the container's."""
+    every pid from here on is the container's; and its memory too, unless `late_too` is
+    False (the init: then join_cgroup_late once its setup is done)."""
     if placement is not None:
         with wrap("join cgroup"):
             placement.join_self()
-            placement.close()
+            if late_too:
+                placement.join_late()
+
+
+def join_cgroup_late(placement) -> None:
+    if placement is not None:
+        with wrap("join cgroup (memory)"):
+            placement.join_late()
 
 
 def report_and_exit(chan: Channel, err: BaseException):

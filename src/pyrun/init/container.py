@@ -12,20 +12,34 @@ import os
 from pyrun.config import Config
 from pyrun.errors import wrap
 from pyrun.init import hooks, process, rootfs
-from pyrun.init.common import InitOptions, join_cgroup, report_and_exit
+from pyrun.init.common import InitOptions, join_cgroup, join_cgroup_late, report_and_exit
 from pyrun.linux import namespaces, network, system
 from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.sync import Channel
 
 
-def enter_cgroup(cfg: Config, opts: InitOptions, sc=real_syscalls) -> None:
-    """First of all: into the container's cgroup (born in its v2 part, if the fork could;
-    see pyrun.linux.cgroups.base.Placement); then the cgroup namespace, whose root is the
-    cgroup we are in."""
-    join_cgroup(opts.placement)
-    if cfg.linux.owns("cgroup"):
-        with wrap("unshare cgroup namespace"):
-            namespaces.unshare(["cgroup"], sc)
+class CgroupEntry:
+    """The init enters its cgroup in two steps (pyrun.linux.cgroups.base.Placement): every
+    hierarchy but v1's memory first thing, then, once, `complete()`: v1's memory, and the
+    container's own cgroup namespace (whose root is the cgroup we are in at that moment).
+    Completed as late as it may be: before a "cgroup" mount, before the create hooks (they
+    see the container in its cgroup), and before the process settings."""
+
+    def __init__(self, cfg: Config, opts: InitOptions, sc=real_syscalls):
+        self.new_namespace = cfg.linux.owns("cgroup")
+        self.placement = opts.placement
+        self.sc = sc
+        self.done = False
+        join_cgroup(self.placement, late_too=False)
+
+    def complete(self) -> None:
+        if self.done:
+            return
+        join_cgroup_late(self.placement)
+        if self.new_namespace:
+            with wrap("unshare cgroup namespace"):
+                namespaces.unshare(["cgroup"], self.sc)
+        self.done = True
 
 
 def container_init(cfg: Config, chan: Channel, opts: InitOptions, sc=real_syscalls):
@@ -38,19 +52,20 @@ def container_init(cfg: Config, chan: Channel, opts: InitOptions, sc=real_syscal
 
 def run_container_init(cfg: Config, chan: Channel, opts: InitOptions, sc=real_syscalls):
     """Everything the init does, in order. Returns only when `sc.execve` does (a test's)."""
-    enter_cgroup(cfg, opts, sc)
+    cgroup = CgroupEntry(cfg, opts, sc)
     sc.setsid()
     sc.umask(0)  # device nodes and mountpoints get exactly the modes asked for
     if cfg.linux.owns("network"):
         with wrap("bring up loopback"):
             network.loopback_up(sc)
-    hook_state = rootfs.prepare_rootfs(cfg, opts, chan, sc)
+    hook_state = rootfs.prepare_rootfs(cfg, opts, cgroup, chan, sc)
     if cfg.process.terminal:
         # /dev/console too, unless /dev is the host's, or the mount table is not ours
         console = cfg.linux.owns("mount") and not rootfs.dev_is_bound(cfg)
         process.open_terminal(cfg.process, chan, sc, console=console)
     set_identity(cfg, sc)  # before finalize_rootfs makes /proc/sys read-only
     rootfs.finalize_rootfs(cfg, sc)
+    cgroup.complete()
     program = process.find_program(cfg.process)
     process.prepare_process(cfg.process, new_keyring=not opts.no_new_keyring,
                             preserve_fds=opts.preserve_fds, chan=chan, seccomp=opts.seccomp,

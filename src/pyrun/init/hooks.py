@@ -13,7 +13,7 @@ from pyrun.linux.sync import Channel
 BEFORE_EXEC = ("prestart", "createRuntime", "createContainer", "startContainer")
 
 
-def run_create_hooks(cfg: Config, chan: Channel):
+def run_create_hooks(cfg: Config, cgroup, chan: Channel):
     """prestart and createRuntime (P runs them, in the runtime namespace), then
     createContainer (here, in the container's namespaces, before pivot_root). Returns
     the state the hooks were given (None without hooks), for startContainer."""
@@ -22,6 +22,7 @@ def run_create_hooks(cfg: Config, chan: Channel):
     from pyrun.linux import hooks
 
     hooks.preload()  # startContainer runs after pivot_root, where the stdlib is out of reach
+    cgroup.complete()  # the hooks see the container wholly in its cgroup
     state = chan.request_runtime_hooks()
     _run(cfg, "createContainer", state, cwd=cfg.root.path)  # runc's: in the rootfs
     return state

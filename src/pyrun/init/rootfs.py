@@ -19,11 +19,12 @@ from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.sync import Channel
 
 
-def prepare_rootfs(cfg: Config, opts: InitOptions, chan: Channel, sc=real_syscalls):
+def prepare_rootfs(cfg: Config, opts: InitOptions, cgroup, chan: Channel,
+                   sc=real_syscalls):
     """Everything up to and including pivot_root. The create hooks run between the
     mounts and pivot_root; returns the state they were given (None without hooks)."""
     if not cfg.linux.owns("mount"):
-        return chroot_rootfs(cfg, opts, chan, sc)
+        return chroot_rootfs(cfg, opts, cgroup, chan, sc)
     rootfs = cfg.root.path
     with wrap("make / rslave"):
         # rslave, as runc: unmounts on the host still reach us (so we never pin a host
@@ -40,6 +41,8 @@ def prepare_rootfs(cfg: Config, opts: InitOptions, chan: Channel, sc=real_syscal
                          dir_fd=opts.rootfs_parent_fd)
     try:
         for i, m in enumerate(cfg.mounts):
+            if m.type == "cgroup":
+                cgroup.complete()  # its tree shows the cgroup (namespace) we are in
             mount_one(rootfd, cfg, m, opts, sc, opts.bind_sources.get(i))
         if not dev_is_bound(cfg):
             # in a user namespace mknod is refused: the host's nodes are bound instead
@@ -48,7 +51,7 @@ def prepare_rootfs(cfg: Config, opts: InitOptions, chan: Channel, sc=real_syscal
                                      bind=cfg.linux.namespace("user") is not None)
         with wrap(f"create cwd {cfg.process.cwd}"):
             os.close(paths.make_dirs(rootfd, cfg.process.cwd, sc=sc))
-        hook_state = hooks.run_create_hooks(cfg, chan)
+        hook_state = hooks.run_create_hooks(cfg, cgroup, chan)
         if opts.no_pivot:
             with wrap("hide the host's /proc and /sys (--no-pivot)"):
                 mounts.hide_host_proc_and_sys(rootfs, sc)
@@ -62,7 +65,8 @@ def prepare_rootfs(cfg: Config, opts: InitOptions, chan: Channel, sc=real_syscal
     return hook_state
 
 
-def chroot_rootfs(cfg: Config, opts: InitOptions, chan: Channel, sc=real_syscalls):
+def chroot_rootfs(cfg: Config, opts: InitOptions, cgroup, chan: Channel,
+                  sc=real_syscalls):
     """No mount namespace of the container's own (none asked for, or another's joined):
     that mount table is not ours to change, so no mount is made at all (config refuses
     the fields that would need one) and the rootfs is entered with chroot, as runc does.
@@ -70,7 +74,7 @@ def chroot_rootfs(cfg: Config, opts: InitOptions, chan: Channel, sc=real_syscall
     rootfs = cfg.root.path
     with wrap(f"create cwd {cfg.process.cwd}"):
         os.close(paths.make_dirs(opts.rootfs_fd, cfg.process.cwd, sc=sc))
-    hook_state = hooks.run_create_hooks(cfg, chan)
+    hook_state = hooks.run_create_hooks(cfg, cgroup, chan)
     capabilities.last_cap()  # from the host's /proc: the rootfs may have none mounted
     with wrap(f"chroot {rootfs}"):
         sc.fchdir(opts.rootfs_fd)

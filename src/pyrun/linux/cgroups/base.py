@@ -109,12 +109,17 @@ class Placement:
     instead (`procs_fd`: the slow way, still right). The fds are opened by pyrun, as root
     on the host, before the fork: the child may be in a user namespace by then."""
 
-    __slots__ = ("clone_fd", "procs_fd", "task_fds", "born_inside")
+    __slots__ = ("clone_fd", "procs_fd", "task_fds", "late_fds", "born_inside")
 
-    def __init__(self, clone_fd: int = -1, procs_fd: int = -1, task_fds=()):
+    def __init__(self, clone_fd: int = -1, procs_fd: int = -1, task_fds=(), late_fds=()):
         self.clone_fd = clone_fd
         self.procs_fd = procs_fd
         self.task_fds = list(task_fds)
+        # v1's memory hierarchy, joined as late as the init may (join_late; see CgroupEntry
+        # in pyrun.init.container): the pages pyrun's Python touches while it builds the
+        # rootfs are not the container's, and a tight memory limit must not fail on them
+        # (`make min-memory`: 444 KiB; joined first, 700)
+        self.late_fds = list(late_fds)
         self.born_inside = False  # set in a child that clone3 put in the v2 cgroup
 
     def without_clone(self) -> "Placement":
@@ -126,7 +131,8 @@ class Placement:
         return self
 
     def fds(self) -> list[int]:
-        return [fd for fd in (self.clone_fd, self.procs_fd, *self.task_fds) if fd >= 0]
+        return [fd for fd in (self.clone_fd, self.procs_fd, *self.task_fds, *self.late_fds)
+                if fd >= 0]
 
     def join_self(self) -> None:
         """In the child, first thing: into every hierarchy it was not born in."""
@@ -134,10 +140,16 @@ class Placement:
         for fd in self.task_fds + v2:
             os.write(fd, b"0")
 
+    def join_late(self) -> None:
+        """In the child, once its setup is done (see late_fds); then closes them all."""
+        for fd in self.late_fds:
+            os.write(fd, b"0")
+        self.close()
+
     def close(self) -> None:
         for fd in self.fds():
             os.close(fd)
-        self.clone_fd, self.procs_fd, self.task_fds = -1, -1, []
+        self.clone_fd, self.procs_fd, self.task_fds, self.late_fds = -1, -1, [], []
 
 
 def open_v2_placement(directory: str, task_fds=()) -> Placement:

@@ -72,17 +72,20 @@ class V1Group:
         """For a process to join this cgroup by itself: `tasks` of each v1 hierarchy, and
         born in the unified one of a hybrid host (see base.Placement)."""
         task_fds: list[int] = []
+        late_fds: list[int] = []
         try:
             for h in self.hierarchies:
                 if h.version == 1:
-                    task_fds.append(os.open(os.path.join(h.mountpoint + self.path, "tasks"),
-                                            os.O_WRONLY | os.O_CLOEXEC))
+                    fds = late_fds if "memory" in h.controllers else task_fds
+                    fds.append(os.open(os.path.join(h.mountpoint + self.path, "tasks"),
+                                       os.O_WRONLY | os.O_CLOEXEC))
             unified = [h for h in self.hierarchies if h.version == 2]
-            if unified:
-                return base.open_v2_placement(unified[0].mountpoint + self.path, task_fds)
-            return base.Placement(task_fds=task_fds)
+            placement = base.open_v2_placement(unified[0].mountpoint + self.path, task_fds) \
+                if unified else base.Placement(task_fds=task_fds)
+            placement.late_fds = late_fds
+            return placement
         except OSError as e:
-            for fd in task_fds:
+            for fd in task_fds + late_fds:
                 os.close(fd)
             raise CgroupError(e.filename or self.path, e.strerror or str(e)) from None
 
