@@ -19,6 +19,7 @@ in `forced` for the session's final report.
 
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -177,7 +178,11 @@ class CliEngine(Engine):
         """`run` with the flags every test container gets: a name, a cidfile (so that a --rm
         container's id is known afterwards), no network, the diagnosis flags if set."""
         return ["run", "--name", name, "--cidfile", str(self.cids / name), "--network", "none",
-                *(["-d"] if detach else []), *EXTRA_RUN_FLAGS, *opts]
+                *(["-d"] if detach else []), *self.engine_run_flags(), *EXTRA_RUN_FLAGS, *opts]
+
+    def engine_run_flags(self) -> tuple[str, ...]:
+        """What this engine's `run` needs on every host the suite runs on."""
+        return ()
 
     def inspect(self, name: str, fmt: str) -> str:
         r = self.cli("inspect", "--format", fmt, name, check=True)
@@ -276,6 +281,20 @@ class Podman(CliEngine):
                 "--conmon", "/usr/bin/conmon",
                 "--cgroup-manager", "cgroupfs", "--events-backend", "file",
                 "--storage-driver", "overlay"]
+
+    def engine_run_flags(self) -> tuple[str, ...]:
+        # Podman 4.3 asks for nofile and nproc of 1048576 whenever it could set its own nproc
+        # to the pid namespace's pid_max (containers/common's default ulimits), which also
+        # lowers its own, and so its runtime's, nproc to pid_max. On a host where root lacks
+        # CAP_SYS_RESOURCE no runtime may raise a hard limit that far (runc: "error setting
+        # rlimit type 7: operation not permitted"): ask for what the runtime will have, as a
+        # user on such a host must.
+        pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]  # finite: at most fs.nr_open
+        nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+        if nproc == resource.RLIM_INFINITY or nproc > pid_max:
+            nproc = pid_max
+        return ("--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}")
 
     def env(self) -> dict[str, str]:
         # podman's temporary files (image import) go to TMPDIR, /var/tmp by default
