@@ -214,6 +214,24 @@ def test_without_a_mount_namespace_the_callers_mounts_and_root_are_unchanged(
     assert listing[-1] == "1"  # as PID 1 of its own pid namespace
 
 
+def test_exec_without_a_mount_namespace_enters_the_containers_root(pyrun, make_bundle,
+                                                                   container_id):
+    # No mount namespace to join: exec's process must take the init's root (a chroot),
+    # not keep the caller's, where it would run the host's programs on the host's files.
+    bundle = make_bundle(config=no_mount_namespace_config(["sleep", "100"]))
+    (bundle / "rootfs" / "only-in-the-rootfs").write_text("")
+    assert pyrun("run", "-d", "-b", bundle, container_id).returncode == 0
+    try:
+        result = pyrun("exec", container_id, "sh", "-c", "ls /; pwd")
+        assert result.returncode == 0, result.stderr
+        listing = result.stdout.split()
+        assert "only-in-the-rootfs" in listing, listing
+        assert sorted(listing[:-1]) == sorted(os.listdir(bundle / "rootfs")), listing
+        assert listing[-1] == "/"
+    finally:
+        pyrun("delete", "--force", container_id)
+
+
 @pytest.mark.parametrize(("field", "edit"), [
     ("mounts", lambda c: c.__setitem__("mounts", [{"destination": "/proc", "type": "proc",
                                                    "source": "proc"}])),

@@ -1,8 +1,9 @@
 """`pyrun exec`: a new process in a running container's namespaces and cgroup.
 
     exec's fork          joins the namespaces (setns of a pid namespace applies to its
-                         children), forks the process into the container's cgroup,
-                         reports its pid, exits; it never joins the cgroup itself
+                         children) and the init's root, forks the process into the
+                         container's cgroup, reports its pid, exits; it never joins the
+                         cgroup itself
     the process          joins the cgroup (the rest of it), the container's process
                          settings (process.py), then execve
 """
@@ -13,13 +14,13 @@ from pyrun.config import Process, cpu_set
 from pyrun.errors import wrap
 from pyrun.init import process
 from pyrun.init.common import fork_into, join_cgroup, report_and_exit
-from pyrun.linux import execution, namespaces, userns
+from pyrun.linux import capabilities, execution, namespaces, userns
 from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.sync import Channel
 
 
-def exec_intermediate(chan: Channel, ns_fds: list[tuple[str, int]], proc: Process,
-                      preserve_fds: int, close_fds: list[int], seccomp=None,
+def exec_intermediate(chan: Channel, ns_fds: list[tuple[str, int]], root_fd: int,
+                      proc: Process, preserve_fds: int, close_fds: list[int], seccomp=None,
                       placement=None, sc=real_syscalls):
     """Runs in the exec command's fork; never returns. It never joins the cgroup: only the
     process does (see pyrun.linux.cgroups.base.Placement)."""
@@ -37,6 +38,7 @@ def exec_intermediate(chan: Channel, ns_fds: list[tuple[str, int]], proc: Proces
         if any(kind == "user" for kind, _ in ns_fds):
             with wrap("become root in the container's user namespace"):
                 userns.become_root(sc)
+        enter_root(root_fd, sc)
         pid = fork_into(placement, sc)
         if pid == 0:
             exec_process(chan, proc, preserve_fds, seccomp, placement, sc)
@@ -44,6 +46,19 @@ def exec_intermediate(chan: Channel, ns_fds: list[tuple[str, int]], proc: Proces
         os._exit(0)
     except BaseException as e:
         report_and_exit(chan, e)
+
+
+def enter_root(root_fd: int, sc=real_syscalls) -> None:
+    """The init's root (`root_fd`: its /proc/PID/root) becomes ours. Joining the mount
+    namespace alone gives that namespace's root: the container's after its pivot_root, but
+    not when the container has no mount namespace of its own (its init chrooted) or when
+    pyrun itself runs chrooted."""
+    capabilities.last_cap()  # from the host's /proc: the rootfs may have none mounted
+    with wrap("enter the container's root"):
+        sc.fchdir(root_fd)
+        sc.chroot(".")
+        sc.chdir("/")
+    os.close(root_fd)
 
 
 def exec_process(chan: Channel, proc: Process, preserve_fds: int, seccomp=None,

@@ -126,6 +126,8 @@ def _start(c: state.Container, proc: config.Process, preserve_fds: int, seccomp,
     pyrun process ever does. A container paused since exec_in checked joins frozen, and
     waits for `resume`, as runc's does; `exec --ignore-paused` asks for that."""
     ns_fds = namespaces.open_paths(_namespaces_to_join(c.pid))
+    with wrap("open the container's root"):
+        root_fd = os.open(f"/proc/{c.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     with wrap("join cgroup"):
         placement = common.cgroup_of(c).placement()
     if any(kind == "user" for kind, _ in ns_fds):
@@ -134,11 +136,12 @@ def _start(c: state.Container, proc: config.Process, preserve_fds: int, seccomp,
     try:
         pid = os.fork()
         if pid == 0:
-            exec_intermediate(child, ns_fds, proc, preserve_fds, [parent.fileno()], seccomp,
-                              placement)
+            exec_intermediate(child, ns_fds, root_fd, proc, preserve_fds, [parent.fileno()],
+                              seccomp, placement)
     finally:
         child.close()
         placement.close()
+        os.close(root_fd)
         for _, fd in ns_fds:
             os.close(fd)
     failpoints.reached("exec: forked")
