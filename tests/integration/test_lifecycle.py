@@ -136,6 +136,7 @@ def test_list_shows_containers(pyrun, make_bundle, container_id):
     assert json.loads(pyrun("list", "--format=json").stdout) == []
 
 
+@pytest.mark.timeout(300)  # 80 pyrun calls at once: ~60 s on 2 CPUs of the TCG VM
 def test_twenty_containers_in_parallel(state_root, make_bundle, container_id, tmp_path):
     """Separate processes create, start and delete 20 containers at once: every one works,
     state stays valid, and nothing is left (the autouse fixture checks)."""

@@ -420,7 +420,7 @@ def test_nft_dies_with_its_caller(tmp_path, monkeypatch):
             with open(f"/proc/{nft_pid}/stat") as f:
                 if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
                     break
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped before or during the read
             break
         time.sleep(0.01)
     else:

@@ -163,6 +163,9 @@ def intermediate(args, group, report: int, wait: int) -> None:
         kinds = ["mount", "uts", "ipc", "pid", "network"]
         if args.uidmap:
             kinds.insert(0, "user")
+        # libseccomp now, as the host's root: inside the user namespace we become uid
+        # 100000 outside, which may not reach this checkout (under /root, mode 700).
+        seccomp.preload()
         namespaces.unshare(kinds)
         os.write(report, b"u")
         if os.read(wait, 1) != b"g":
