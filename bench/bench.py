@@ -30,10 +30,12 @@ Method
     off; the bundles differ only in process.args (/bin/true or `sleep 1000`) and share the rootfs
     by its absolute path.
   * Each runtime gets its own --root in a temp dir and every container a fresh id, ours alone
-    (b<pid>-<scenario>-<runtime>-<n>). A command is timed with time.perf_counter() around
-    subprocess.run (fork + exec + wait), so the figure is what a caller sees, including
-    interpreter start-up for pyrun. stdin is /dev/null; stdout and stderr go to temp files (not
-    pipes: a created or detached container inherits them and would hold a pipe open).
+    (b<pid>-<scenario>-<runtime>-<n>). A command is timed with time.perf_counter() from before
+    its fork to its exit, seen on its pidfd the moment it happens (subprocess's wait with a
+    timeout polls with a doubling sleep: figures would snap to 7.5, 15.5, 31.5, 63.5 ms), so
+    the figure is what a caller sees, including interpreter start-up for pyrun. stdin is
+    /dev/null; stdout and stderr go to temp files (not pipes: a created or detached container
+    inherits them and would hold a pipe open).
   * Each table: warm-up samples first (--warmup), then --runs timed rounds. Each round takes one
     sample of every subject, round-robin, the starting subject rotated each round, so machine
     noise and the after-effects of the previous container (cgroup teardown, page cache) fall on
@@ -78,6 +80,7 @@ import argparse
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import statistics
@@ -139,11 +142,15 @@ def call_argv(argv, env=None, timed_inside=False):
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         try:
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                  timeout=CALL_TIMEOUT_S, env=env)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    env=env)
+            exited = wait_for_exit(proc, CALL_TIMEOUT_S)
+        except OSError as exc:
             return Call((time.perf_counter() - start) * 1000, error=f"{type(exc).__name__}: {exc}")
         result = Call((time.perf_counter() - start) * 1000)
+        if not exited:
+            result.error = f"timed out after {CALL_TIMEOUT_S} s"
+            return result
         out.seek(0)
         err.seek(0)
         result.stdout, stderr = out.read(), err.read()
@@ -158,6 +165,23 @@ def call_argv(argv, env=None, timed_inside=False):
             result.inner_ms = float(match[1]) * 1000
             result.stdout = result.stdout[:match.start()]
     return result
+
+
+def wait_for_exit(proc: subprocess.Popen, timeout_s: float) -> bool:
+    """Wait for PROC to exit, waking the moment it does: poll() on its pidfd. (Not
+    subprocess's wait(timeout): that polls with a doubling sleep, so every figure would be
+    rounded up to 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 or 63.5 ms.) False, PROC killed, on timeout."""
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        exited = bool(poller.poll(timeout_s * 1000))
+    finally:
+        os.close(pidfd)
+    if not exited:
+        proc.kill()
+    proc.wait()
+    return exited
 
 
 def call(runtime, *args):
