@@ -1,5 +1,6 @@
-"""kill -9 of pyrun at each named point of create, start, run -d and exec, then
-`delete --force`: nothing may be left, no state directory, cgroup, mount or process.
+"""kill -9 of pyrun at each named point of create, start, run -d and exec, and at 30
+moments of create, then `delete --force`: nothing may be left, no state directory, cgroup,
+mount or process.
 
 pyrun stops itself where PYRUN_FAILPOINT names (pyrun.failpoints); the test waits for
 it to be stopped there, SIGKILLs it, and cleans up as a user would. Processes are found
@@ -98,11 +99,58 @@ def test_kill9_then_delete_force_leaves_nothing(make_bundle, container_id, state
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.wait()
+    delete_force_leaves_nothing(base, container_id, state_root,
+                                [mark, f"PYRUN_FAILPOINT={point}"])
+
+
+# 30 moments of create, spread from its start to past its end (0 to 29/24 of the time one
+# create takes on this machine): through the intermediate's and the init's own work too,
+# which the named points above (all in pyrun's own process) do not stop in.
+MOMENTS = [i / 24 for i in range(30)]
+_create_ms: list[float] = []
+
+
+def typical_create_ms(base: list, bundle: Path, container_id: str) -> float:
+    """How long one create takes here, measured once per session."""
+    if not _create_ms:
+        timing_id = f"{container_id}-timing"
+        start = time.perf_counter()
+        subprocess.run([*base, "create", "-b", str(bundle), timing_id], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        _create_ms.append((time.perf_counter() - start) * 1000)
+        subprocess.run([*base, "delete", "--force", timing_id], check=True)
+    return _create_ms[0]
+
+
+@pytest.mark.parametrize("moment", MOMENTS, ids=[f"{round(m * 24)}-of-24" for m in MOMENTS])
+def test_kill9_at_a_moment_of_create_then_delete_force_leaves_nothing(
+        make_bundle, container_id, state_root, moment):
+    mark = f"KILL9_MARK={container_id}"
+    config = default_config(args=("sleep", "100"))
+    config["process"]["env"].append(mark)
+    bundle = make_bundle(config=config)
+    base = [PYRUN, "--root", str(state_root)]
+    delay_s = moment * typical_create_ms(base, bundle, container_id) / 1000
+    victim = subprocess.Popen([*base, "create", "-b", str(bundle), container_id],
+                              env={**os.environ, "KILL9_PYRUN": container_id},
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    time.sleep(delay_s)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    delete_force_leaves_nothing(base, container_id, state_root,
+                                [mark, f"KILL9_PYRUN={container_id}"])
+
+
+def delete_force_leaves_nothing(base: list, container_id: str, state_root: Path,
+                                marks: list[str]) -> None:
+    """`delete --force` as a user would after the kill, then check from outside: no
+    process carrying one of `marks` in its environment, state directory or cgroup."""
     deleted = subprocess.run([*base, "delete", "--force", container_id],
                              capture_output=True, text=True)
     assert deleted.returncode == 0, deleted.stderr
     deadline = time.monotonic() + 5  # a child that lost pyrun exits by itself
-    while (left := marked_processes(mark) + marked_processes(f"PYRUN_FAILPOINT={point}")) \
+    while (left := [pid for m in marks for pid in marked_processes(m)]) \
             and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not left, f"processes left: {left}"
