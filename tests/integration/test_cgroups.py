@@ -533,7 +533,7 @@ def long_sleeps(container_id) -> set[int]:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if f.read() == b"sleep\x001000\x00":
                     found.add(pid)
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # gone before or during the read
             continue
     return found
 
