@@ -67,8 +67,10 @@ int seccomp_rule_add_array(scmp_filter_ctx ctx, uint32_t action, int syscall,
 
 int seccomp_load(const scmp_filter_ctx ctx);
 int seccomp_notify_fd(const scmp_filter_ctx ctx);
+int seccomp_export_bpf(const scmp_filter_ctx ctx, int fd);
 
 /* seccomp.c */
 #define PYRUN_FLTATR_CTL_WAITKILL ...
 uint32_t pyrun_act_errno(uint16_t code);
 uint32_t pyrun_act_trace(uint16_t code);
+int pyrun_seccomp_load_program(const void *program, size_t size, unsigned int flags);

@@ -1,6 +1,7 @@
 """linux.seccomp in real containers: what a process inside may call, checked by calling."""
 
 import errno
+import hashlib
 import json
 import os
 import socket
@@ -8,6 +9,7 @@ import threading
 
 import pytest
 
+from pyrun.runtime import seccompcache
 from tests.integration.bundles import default_config
 from tests.integration.test_seccomp_filter import answer, mkdir_nr
 from tests.seccomp_profiles import Arg, Profile, Rule, deny, docker_default, to_oci
@@ -39,6 +41,40 @@ def test_a_denied_mkdir_fails_with_eperm_while_the_rest_works(pyrun, make_bundle
     assert result.returncode == 0, result.stderr
     assert "mkdir: can't create directory '/tmp/x': Operation not permitted" in result.stderr
     assert result.stdout.split() == ["still", "here", "y"]
+
+
+def test_a_kept_program_is_loaded_and_a_damaged_one_never(pyrun, make_bundle, container_id,
+                                                         tmp_path, monkeypatch):
+    """Runs after the first load the program it kept (pyrun.runtime.seccompcache): shown by
+    changing the kept program, checksum and all, into one that allows mkdir. A kept file
+    whose program no longer matches its checksum is not loaded, but made again."""
+    cache = tmp_path / "seccomp-cache"
+    cache.mkdir(mode=0o700)
+    monkeypatch.setenv("PYRUN_SECCOMP_CACHE", str(cache))
+
+    def mkdir_denied(run_id):
+        result = run(pyrun, make_bundle, run_id, deny("mkdir", "mkdirat"),
+                     "mkdir /tmp/x; echo still here")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["still", "here"]
+        return "Operation not permitted" in result.stderr
+
+    assert mkdir_denied(container_id)
+    [kept] = cache.iterdir()
+    head = len(seccompcache.MAGIC) + seccompcache.HEADER_SIZE
+    original = kept.read_bytes()
+    eperm = (0x00050000 | errno.EPERM).to_bytes(4, "little")  # SECCOMP_RET_ERRNO | EPERM
+    allow = (0x7FFF0000).to_bytes(4, "little")  # SECCOMP_RET_ALLOW
+    assert eperm in original[head:]
+    opened = original[head:].replace(eperm, allow)
+
+    digest_at = head - 32
+    kept.write_bytes(original[:digest_at] + hashlib.sha256(opened).digest() + opened)
+    assert not mkdir_denied(f"{container_id}-b"), "the kept program was not the one loaded"
+
+    kept.write_bytes(original[:head] + opened)  # the checksum of the original
+    assert mkdir_denied(f"{container_id}-c"), "a damaged program was loaded"
+    assert kept.read_bytes() == original, "the damaged program was not made again"
 
 
 def test_without_the_profile_mkdir_works(pyrun, make_bundle, container_id):

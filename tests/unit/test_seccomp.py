@@ -266,3 +266,15 @@ def test_send_listener_state_without_agent(tmp_path):
         seccomp.send_listener_state(str(tmp_path / "nobody"), 0, STATE, "")
     assert caught.value.what == "linux.seccomp.listenerPath"
     assert "No such file or directory" in caught.value.reason
+
+
+@pytest.mark.parametrize(("flags", "notify", "expected"), [
+    ([], False, 0),
+    (["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"], False, 2 | 4),
+    ([], True, 8),  # NEW_LISTENER
+    (["SECCOMP_FILTER_FLAG_TSYNC"], False, 1 | 16),  # TSYNC_ESRCH with it, as libseccomp
+    (["SECCOMP_FILTER_FLAG_TSYNC"], True, 1 | 8 | 16),
+    (["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"], True, 32 | 8),
+])
+def test_kernel_flags_are_what_libseccomp_would_pass(flags, notify, expected):
+    assert seccomp.kernel_flags(flags, notify) == expected

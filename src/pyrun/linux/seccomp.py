@@ -15,7 +15,11 @@ exactly these attributes; this module never imports it):
             arg.index: int (0..5); arg.value: int; arg.value_two: int; arg.op: str (OPERATORS)
 
     filt = compile(profile)     # in memory only; SeccompError names the offending field
-    notify_fd = filt.load()     # into the calling process: do this in the container's init
+    prog = filt.program()       # the BPF libseccomp generates, and the seccomp(2) flags
+    notify_fd = prog.load()     # into the calling process: do this in the container's init
+
+A Program is plain bytes: it can be kept and loaded later, by another process, without
+libseccomp generating it again (pyrun.runtime.seccompcache keys it by fingerprint()).
 
 Semantics follow runc (libcontainer/seccomp): syscall names this libseccomp does not know
 are skipped (`Filter.skipped` lists them), a rule whose action equals the default action
@@ -53,6 +57,15 @@ FLAGS = (
     "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
 )
+
+# seccomp(2)'s filter flags (<linux/seccomp.h>, kernel ABI), as libseccomp's load sets them.
+KERNEL_FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32,
+}
+FLAG_TSYNC = 1
+FLAG_NEW_LISTENER = 8
+FLAG_TSYNC_ESRCH = 16
 
 # The actions whose 16 data bits carry an errno (for TRACE: a message to the tracer).
 ERRNO_ACTIONS = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
@@ -121,32 +134,71 @@ def supported_architectures() -> list[str]:
     return [arch for arch in ARCHITECTURES if lib.seccomp_arch_resolve_name(_arch_name(arch))]
 
 
-class Filter:
-    """A compiled filter, in memory until load(). `skipped`: syscall names this libseccomp
-    does not know, left out as runc does."""
+class Program:
+    """A filter as the kernel takes it: BPF instructions (`bpf`, 8 bytes each) and the
+    seccomp(2) flags; `uses_notify` when a rule asks for SCMP_ACT_NOTIFY."""
 
-    def __init__(self, ctx, uses_notify: bool, skipped: list[str]):
+    def __init__(self, bpf: bytes, flags: int, uses_notify: bool):
+        self.bpf = bpf
+        self.flags = flags
+        self.uses_notify = uses_notify
+
+    def load(self) -> int | None:
+        """seccomp(SECCOMP_SET_MODE_FILTER) into the calling process, as libseccomp's
+        seccomp_load would (every thread only with TSYNC). Needs CAP_SYS_ADMIN or
+        no_new_privs already set: the container's `noNewPrivileges` decides, never this.
+        Returns the notify fd (close-on-exec) when a rule uses SCMP_ACT_NOTIFY, else None."""
+        lib = preload()
+        rc = lib.pyrun_seccomp_load_program(_ffi.from_buffer(self.bpf), len(self.bpf),
+                                            self.flags)
+        if rc < 0:
+            raise SeccompError(PROFILE, f"loading the filter: {os.strerror(-rc)}")
+        return rc if self.uses_notify else None
+
+
+def kernel_flags(flags: list[str], uses_notify: bool) -> int:
+    """The seccomp(2) flags for the profile's `flags` (checked by compile()), as libseccomp
+    sets them: a listener when a rule notifies, and TSYNC_ESRCH beside TSYNC (Linux 5.7;
+    without it a failed sync returns a thread id, and TSYNC with a listener is refused)."""
+    value = 0
+    for flag in flags:
+        value |= KERNEL_FLAGS[flag]
+    if uses_notify:
+        value |= FLAG_NEW_LISTENER
+    if value & FLAG_TSYNC:
+        value |= FLAG_TSYNC_ESRCH
+    return value
+
+
+class Filter:
+    """A compiled filter, in libseccomp's memory until program(). `skipped`: syscall names
+    this libseccomp does not know, left out as runc does."""
+
+    def __init__(self, ctx, uses_notify: bool, skipped: list[str], flags=()):
         self._ctx = ctx
         self.uses_notify = uses_notify
         self.skipped = skipped
+        self.flags = list(flags)
 
-    def load(self) -> int | None:
-        """seccomp_load into the calling process (every thread: TSYNC only if asked).
-        Needs CAP_SYS_ADMIN or no_new_privs already set: this filter never sets it, the
-        container's `noNewPrivileges` decides. Returns the notify fd (close-on-exec) when a
-        rule uses SCMP_ACT_NOTIFY, else None."""
+    def program(self) -> Program:
+        """The BPF libseccomp generates for this filter (seccomp_export_bpf), with the
+        flags its seccomp_load would use."""
         lib = preload()
         if self._ctx is None:
             raise SeccompError(PROFILE, "the filter was released")
-        rc = lib.seccomp_load(self._ctx)
-        if rc < 0:
-            raise SeccompError(PROFILE, f"loading the filter: {os.strerror(-rc)}")
-        if not self.uses_notify:
-            return None
-        fd = lib.seccomp_notify_fd(self._ctx)
-        if fd < 0:
-            raise SeccompError(PROFILE, f"getting the notify fd: {os.strerror(-fd)}")
-        return fd
+        fd = os.memfd_create("pyrun-seccomp", os.MFD_CLOEXEC)
+        try:
+            rc = lib.seccomp_export_bpf(self._ctx, fd)
+            if rc < 0:
+                raise SeccompError(PROFILE, f"generating the filter: {os.strerror(-rc)}")
+            bpf = os.pread(fd, os.fstat(fd).st_size, 0)
+        finally:
+            os.close(fd)
+        return Program(bpf, kernel_flags(self.flags, self.uses_notify), self.uses_notify)
+
+    def load(self) -> int | None:
+        """program().load(): see Program.load."""
+        return self.program().load()
 
     def release(self) -> None:
         """Free libseccomp's copy of the filter; a loaded filter stays in the kernel."""
@@ -161,6 +213,17 @@ class Filter:
         self.release()
 
 
+def fingerprint(profile) -> bytes:
+    """Everything of `profile` the filter depends on, as bytes that differ whenever the
+    filter may (the listener's path and metadata do not count). With version() and the
+    kernel's release it keys a kept Program: same key, same BPF."""
+    rules = [(rule.names, rule.action, rule.errno_ret,
+              [(arg.index, arg.value, arg.value_two, arg.op) for arg in rule.args])
+             for rule in profile.syscalls]
+    return repr((profile.default_action, profile.default_errno_ret, profile.architectures,
+                 profile.flags, rules)).encode()
+
+
 def compile(profile) -> Filter:
     """Build the filter for `profile` in memory; SeccompError names the field at fault.
     (This module never needs the builtin compile() that the name hides.)"""
@@ -171,7 +234,7 @@ def compile(profile) -> Filter:
     if not ctx:
         raise SeccompError(f"{PROFILE}.defaultAction",
                            f"{profile.default_action} is not supported by this kernel")
-    filt = Filter(ctx, uses_notify=False, skipped=[])
+    filt = Filter(ctx, uses_notify=False, skipped=[], flags=profile.flags)
     try:
         _set_attributes(lib, ctx, sum(len(rule.names) for rule in profile.syscalls))
         _add_architectures(lib, ctx, profile.architectures)

@@ -9,19 +9,23 @@ from pyrun.errors import PyrunError, wrap
 
 
 def compile_seccomp(profile: config.model_linux.Seccomp | None):
-    """The filter for `profile` (None without one), compiled here in pyrun: the init
-    inherits it across fork and only loads it. Errors name the profile's field."""
+    """The seccomp program for `profile` (None without one), made here in pyrun: the init
+    inherits it across fork and only loads it. Kept from an earlier run when there is one
+    (seccompcache), else compiled and generated, errors naming the profile's field."""
     if profile is None:
         return None
     from pyrun.linux import seccomp
+    from pyrun.runtime import seccompcache
 
-    with wrap("config.json"):
-        filt = seccomp.compile(profile)
-    if filt.uses_notify and not profile.listener_path:
-        filt.release()
+    program = seccompcache.load(seccomp, profile)
+    if program is None:
+        with wrap("config.json"), seccomp.compile(profile) as filt:
+            program = filt.program()
+        seccompcache.keep(seccomp, profile, program)
+    if program.uses_notify and not profile.listener_path:
         raise PyrunError("config.json: linux.seccomp.listenerPath",
                          "SCMP_ACT_NOTIFY needs an agent to hand the notify fd to")
-    return filt
+    return program
 
 
 def check_lsm(proc: config.Process) -> None:
