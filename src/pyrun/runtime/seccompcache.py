@@ -42,12 +42,13 @@ def directory() -> str | None:
 def key(seccomp, profile) -> str:
     """The file name for `profile` (`seccomp`: the pyrun.linux.seccomp module): also the
     libseccomp, kernel and machine it is for, and which pyrun made it (its version, and
-    the module that compiles, whose semantics a checkout may change without a version)."""
+    the modules that compile and load, whose semantics a checkout may change without a
+    new version)."""
     uname = os.uname()
-    compiler = os.stat(seccomp.__file__)
+    code = [os.stat(module.__file__) for module in (seccomp, seccomp.program)]
     digest = sha256(MAGIC)
     for part in (__version__, seccomp.version(), uname.release, uname.machine,
-                 f"{compiler.st_size}:{compiler.st_mtime_ns}"):
+                 *(f"{st.st_size}:{st.st_mtime_ns}" for st in code)):
         part = part.encode()
         digest.update(len(part).to_bytes(8, "little") + part)
     fingerprint = seccomp.fingerprint(profile)

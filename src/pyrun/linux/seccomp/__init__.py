@@ -34,7 +34,13 @@ can no longer find extension modules.
 import errno
 import os
 
-from pyrun.errors import PyrunError
+from pyrun.linux.seccomp.program import (  # noqa: F401 (this package's API)
+    PROFILE,
+    Program,
+    SeccompError,
+    kernel_flags,
+    send_listener_state,
+)
 
 # Names as the runtime spec (config-linux.md) lists them, which are libseccomp's.
 ACTIONS = (
@@ -58,15 +64,6 @@ FLAGS = (
     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
 )
 
-# seccomp(2)'s filter flags (<linux/seccomp.h>, kernel ABI), as libseccomp's load sets them.
-KERNEL_FLAGS = {
-    "SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32,
-}
-FLAG_TSYNC = 1
-FLAG_NEW_LISTENER = 8
-FLAG_TSYNC_ESRCH = 16
-
 # The actions whose 16 data bits carry an errno (for TRACE: a message to the tracer).
 ERRNO_ACTIONS = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
 DEFAULT_ERRNO = errno.EPERM  # runtime spec and runc, for both ERRNO and TRACE
@@ -75,12 +72,7 @@ MAX_ARGS = 6  # a system call has at most six arguments
 # with the tree and no rules; it builds nodes of four syscalls).
 BINARY_TREE_ABOVE = 32
 
-PROFILE = "linux.seccomp"
 _ffi = _lib = None
-
-
-class SeccompError(PyrunError):
-    """`what` is the profile field (`linux.seccomp.syscalls[3].action`), `reason` one line."""
 
 
 def preload():
@@ -132,42 +124,6 @@ def supported_architectures() -> list[str]:
     """The architectures this libseccomp knows."""
     lib = preload()
     return [arch for arch in ARCHITECTURES if lib.seccomp_arch_resolve_name(_arch_name(arch))]
-
-
-class Program:
-    """A filter as the kernel takes it: BPF instructions (`bpf`, 8 bytes each) and the
-    seccomp(2) flags; `uses_notify` when a rule asks for SCMP_ACT_NOTIFY."""
-
-    def __init__(self, bpf: bytes, flags: int, uses_notify: bool):
-        self.bpf = bpf
-        self.flags = flags
-        self.uses_notify = uses_notify
-
-    def load(self) -> int | None:
-        """seccomp(SECCOMP_SET_MODE_FILTER) into the calling process, as libseccomp's
-        seccomp_load would (every thread only with TSYNC). Needs CAP_SYS_ADMIN or
-        no_new_privs already set: the container's `noNewPrivileges` decides, never this.
-        Returns the notify fd (close-on-exec) when a rule uses SCMP_ACT_NOTIFY, else None."""
-        lib = preload()
-        rc = lib.pyrun_seccomp_load_program(_ffi.from_buffer(self.bpf), len(self.bpf),
-                                            self.flags)
-        if rc < 0:
-            raise SeccompError(PROFILE, f"loading the filter: {os.strerror(-rc)}")
-        return rc if self.uses_notify else None
-
-
-def kernel_flags(flags: list[str], uses_notify: bool) -> int:
-    """The seccomp(2) flags for the profile's `flags` (checked by compile()), as libseccomp
-    sets them: a listener when a rule notifies, and TSYNC_ESRCH beside TSYNC (Linux 5.7;
-    without it a failed sync returns a thread id, and TSYNC with a listener is refused)."""
-    value = 0
-    for flag in flags:
-        value |= KERNEL_FLAGS[flag]
-    if uses_notify:
-        value |= FLAG_NEW_LISTENER
-    if value & FLAG_TSYNC:
-        value |= FLAG_TSYNC_ESRCH
-    return value
 
 
 class Filter:
@@ -415,35 +371,3 @@ def _add_rule(lib, ctx, filt: Filter, i: int, rule, action: int, groups: list[li
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def send_listener_state(listener_path: str, notify_fd: int, state: dict,
-                        metadata: str = "") -> None:
-    """Hand the notify fd to the seccomp agent at `listener_path`, as the runtime spec says
-    (config-linux.md, "The Container Process State"): one connection to an AF_UNIX stream
-    socket, the container process state as JSON, the fd in SCM_RIGHTS with its first
-    bytes, then close. `state` is the container's state (`pyrun state`'s object)."""
-    import _socket
-    import struct
-
-    from pyrun import OCI_VERSION, fastjson
-
-    message = {"ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": state["pid"]}
-    if metadata:
-        message["metadata"] = metadata
-    message["state"] = state
-    data = fastjson.dumps(message).encode()
-    what = f"{PROFILE}.listenerPath"
-    # _socket: the `socket` module imports enum (~4 ms).
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
-    try:
-        sock.connect(listener_path)
-        fds = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", notify_fd))]
-        sent = sock.sendmsg([data], fds)
-        if sent < len(data):  # the spec allows more sends, with the fds in the first only
-            sock.sendall(data[sent:])
-    except OSError as e:
-        raise SeccompError(what, f"sending the seccomp fd to {listener_path}: "
-                                 f"{e.strerror or e}") from None
-    finally:
-        sock.close()
