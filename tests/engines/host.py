@@ -25,9 +25,11 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Paths engines write to whatever their root/state/exec-root flags say (see module docstring).
 # The default state roots of the runtimes are covered too: podman does not pass its
 # --runtime-flag root=... on to every runtime call (see engines.Podman), so pyrun (and runc
-# or crun when they stand in, PYRUN=/usr/sbin/runc) keep podman's containers there.
+# or crun when they stand in, PYRUN=/usr/sbin/runc) keep podman's containers there. So is
+# where pyrun keeps seccomp programs: podman's conmon passes its runtime only PATH, not
+# the PYRUN_SECCOMP_CACHE the test session sets (tests/conftest.py).
 SHADOWED = ("/run/containerd", "/run/docker", "/var/lib/containers", "/etc/docker",
-            "/opt/containerd", "/run/pyrun", "/run/runc", "/run/crun")
+            "/opt/containerd", "/run/pyrun", "/run/runc", "/run/crun", "/run/pyrun-seccomp")
 
 # Paths that must be no different after the session (their existence and their entries).
 # /run/pyrun is pyrun's default --root; the rest are the engines' defaults.
