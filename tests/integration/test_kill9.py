@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.bundles import PYRUN, default_config
+from tests.integration.test_faults import ForeignCgroup
 
 pytestmark = pytest.mark.vm
 
@@ -131,15 +132,25 @@ def test_kill9_at_a_moment_of_create_then_delete_force_leaves_nothing(
     bundle = make_bundle(config=config)
     base = [PYRUN, "--root", str(state_root)]
     delay_s = moment * typical_create_ms(base, bundle, container_id) / 1000
-    victim = subprocess.Popen([*base, "create", "-b", str(bundle), container_id],
-                              env={**os.environ, "KILL9_PYRUN": container_id},
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    time.sleep(delay_s)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    delete_force_leaves_nothing(base, container_id, state_root,
-                                [mark, f"KILL9_PYRUN={container_id}"])
+    # A bystander in a cgroup beside the container's, made by someone else: whatever
+    # moment the kill lands at, the cleanup must not reach it.
+    bystander_cgroup = ForeignCgroup(f"/pyrun/{container_id}-bystander").make()
+    try:
+        bystander = bystander_cgroup.add_victim()
+        victim = subprocess.Popen([*base, "create", "-b", str(bundle), container_id],
+                                  env={**os.environ, "KILL9_PYRUN": container_id},
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(delay_s)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        delete_force_leaves_nothing(base, container_id, state_root,
+                                    [mark, f"KILL9_PYRUN={container_id}"])
+        assert bystander.poll() is None, "the cleanup killed a process pyrun did not start"
+        assert all(d.is_dir() for d in bystander_cgroup.dirs), \
+            "the cleanup removed a cgroup pyrun did not make"
+    finally:
+        bystander_cgroup.remove()
 
 
 def delete_force_leaves_nothing(base: list, container_id: str, state_root: Path,

@@ -1,10 +1,11 @@
 """What the init's modules share: the command line's options, forking into the
-container's cgroup, and dying with one line."""
+container's cgroup, entering a root with chroot, and dying with one line."""
 
 import errno
 import os
 
 from pyrun.errors import PyrunError, wrap
+from pyrun.linux import capabilities
 from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.sync import Channel
 
@@ -77,6 +78,15 @@ def join_cgroup_late(placement) -> None:
     if placement is not None:
         with wrap("join cgroup (memory)"):
             placement.join_late()
+
+
+def chroot_into(root_fd: int, sc=real_syscalls) -> None:
+    """Make the directory `root_fd` our root and cwd (the caller wraps the error). Reads
+    what later steps need from the host's /proc first: that root may have none mounted."""
+    capabilities.last_cap()
+    sc.fchdir(root_fd)
+    sc.chroot(".")
+    sc.chdir("/")
 
 
 def report_and_exit(chan: Channel, err: BaseException):

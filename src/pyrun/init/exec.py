@@ -13,8 +13,8 @@ import os
 from pyrun.config import Process, cpu_set
 from pyrun.errors import wrap
 from pyrun.init import process
-from pyrun.init.common import fork_into, join_cgroup, report_and_exit
-from pyrun.linux import capabilities, execution, namespaces, userns
+from pyrun.init.common import chroot_into, fork_into, join_cgroup, report_and_exit
+from pyrun.linux import execution, namespaces, userns
 from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.sync import Channel
 
@@ -53,11 +53,8 @@ def enter_root(root_fd: int, sc=real_syscalls) -> None:
     namespace alone gives that namespace's root: the container's after its pivot_root, but
     not when the container has no mount namespace of its own (its init chrooted) or when
     pyrun itself runs chrooted."""
-    capabilities.last_cap()  # from the host's /proc: the rootfs may have none mounted
     with wrap("enter the container's root"):
-        sc.fchdir(root_fd)
-        sc.chroot(".")
-        sc.chdir("/")
+        chroot_into(root_fd, sc)
     os.close(root_fd)
 
 

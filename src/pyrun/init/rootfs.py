@@ -13,8 +13,8 @@ import os
 from pyrun.config import Config, Mount, dev_nodes
 from pyrun.errors import PyrunError, wrap
 from pyrun.init import hooks
-from pyrun.init.common import InitOptions
-from pyrun.linux import capabilities, devices, lsm, mounts, paths
+from pyrun.init.common import InitOptions, chroot_into
+from pyrun.linux import devices, lsm, mounts, paths
 from pyrun.linux import syscalls as real_syscalls
 from pyrun.linux.sync import Channel
 
@@ -75,11 +75,8 @@ def chroot_rootfs(cfg: Config, opts: InitOptions, cgroup, chan: Channel,
     with wrap(f"create cwd {cfg.process.cwd}"):
         os.close(paths.make_dirs(opts.rootfs_fd, cfg.process.cwd, sc=sc))
     hook_state = hooks.run_create_hooks(cfg, cgroup, chan)
-    capabilities.last_cap()  # from the host's /proc: the rootfs may have none mounted
     with wrap(f"chroot {rootfs}"):
-        sc.fchdir(opts.rootfs_fd)
-        sc.chroot(".")
-        sc.chdir("/")
+        chroot_into(opts.rootfs_fd, sc)
     return hook_state
 
 
